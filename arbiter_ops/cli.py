@@ -1,0 +1,138 @@
+"""The Typer app: global options -> Context, one short function per command, one error boundary.
+
+Only typer (and click) are imported at module level: `arbiter-ops --help` must not pay for boto3,
+stripe, jinja2, pydantic or moto. Command modules are imported inside the command functions.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from . import _click as click
+import typer
+
+from . import __version__
+from .errors import OpsError
+from .runner import CommandRun, GlobalOpts, hoist_global_options, report_failure
+
+app = typer.Typer(
+    name="arbiter-ops",
+    help="Deployment operations for Arbiter AI on AWS ECS Fargate. Default environment: `local`, an "
+    "embedded sandbox on 127.0.0.1; nothing real is touched unless --env names an environment.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+local_app = typer.Typer(help="Start, describe or stop a persistent local sandbox.", no_args_is_help=True)
+app.add_typer(local_app, name="local")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"arbiter-ops {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    config: str | None = typer.Option(None, "--config", envvar="ARBITER_OPS_CONFIG", help="Config file."),
+    env: str = typer.Option("local", "--env", envvar="ARBITER_OPS_ENV", help="Environment to act on."),
+    output: str = typer.Option("text", "--output", envvar="ARBITER_OPS_OUTPUT", help="text or json."),
+    region: str | None = typer.Option(None, "--region", help="AWS region (else AWS_REGION, else config)."),
+    profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    yes: bool = typer.Option(False, "--yes", envvar="ARBITER_OPS_YES", help="Skip confirmation (CI)."),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="Less detail."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    if output not in ("text", "json"):
+        raise click.BadParameter("must be 'text' or 'json'", param_hint="--output")
+    ctx.obj = GlobalOpts(config, env, output, region, profile, yes, verbose, quiet)
+
+
+def _run(ctx: typer.Context, name: str) -> CommandRun:
+    return CommandRun(ctx.obj, name)
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="backend or frontend (or any service in the config)."),
+    image_tag: str | None = typer.Option(
+        None, "--image-tag", help="Image tag (default: the image the live service runs, else the short git SHA)."
+    ),
+    out: str | None = typer.Option(None, "--out", help="Write the JSON to this file instead of stdout."),
+    diff: bool = typer.Option(False, "--diff", help="Show the difference against the live task definition."),
+) -> int:
+    """Render a service's ECS task definition for --env from its template, and validate it.
+
+    Prints JSON ready for `aws ecs register-task-definition --cli-input-json`.
+    """
+    with _run(ctx, "render") as run:
+        from .commands.render import render_command
+
+        return render_command(run.ctx, service, image_tag=image_tag, out=out, diff=diff)
+
+
+@local_app.command("up")
+def local_up(ctx: typer.Context) -> int:
+    """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""
+    with _run(ctx, "local up") as run:
+        from .commands.local import up
+
+        return up(run.ctx)
+
+
+@local_app.command("status")
+def local_status(ctx: typer.Context) -> int:
+    """Describe the persistent local sandbox."""
+    with _run(ctx, "local status") as run:
+        from .commands.local import status
+
+        return status(run.ctx)
+
+
+@local_app.command("down")
+def local_down(ctx: typer.Context) -> int:
+    """Stop the persistent local sandbox and every process it started."""
+    with _run(ctx, "local down") as run:
+        from .commands.local import down
+
+        return down(run.ctx)
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli(list(sys.argv[1:] if argv is None else argv)))
+
+
+def run_cli(argv: list[str]) -> int:
+    args = hoist_global_options(argv)
+    command = typer.main.get_command(app)
+    try:
+        rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
+    except click.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.Abort:
+        return report_failure(args, OpsError("aborted", code="aborted"), exit_code=130)
+    except click.ClickException as exc:
+        if click.NoArgsIsHelpError is not None and isinstance(exc, click.NoArgsIsHelpError):
+            sys.stderr.write(exc.format_message() + "\n")  # the help text itself
+            return 2
+        return report_failure(args, exc)
+    except OpsError as exc:
+        return report_failure(args, exc)
+    except KeyboardInterrupt:
+        return report_failure(args, OpsError("interrupted", code="interrupted"), exit_code=130)
+    except Exception as exc:  # a bug of ours: one line, the traceback only with -v
+        return report_failure(args, exc)
+    return int(rv) if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("COLUMNS", "100")
+    main()
