@@ -10,10 +10,10 @@ import os
 import sys
 from typing import Any
 
-from . import _click as click
 import typer
 
 from . import __version__
+from . import _click as click
 from .errors import OpsError
 from .runner import CommandRun, GlobalOpts, hoist_global_options, report_failure
 
@@ -77,6 +77,25 @@ def render(
         from .commands.render import render_command
 
         return render_command(run.ctx, service, image_tag=image_tag, out=out, diff=diff)
+
+
+@app.command("check-secrets")
+def check_secrets(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to check (default: all)."),
+    task_def: list[str] = typer.Option(
+        [], "--task-def", help="Check this task definition file instead of rendering (repeatable)."
+    ),
+) -> int:
+    """Validate secret key coverage and hygiene of the task definitions against Secrets Manager.
+
+    Every `valueFrom` must name an existing secret and JSON key; required variables, Stripe key mode,
+    AUTH_SECRET = NEXTAUTH_SECRET, APP_ENV/APP_MODE, origins and URLs are checked. No value is ever printed.
+    """
+    with _run(ctx, "check-secrets") as run:
+        from .commands.check_secrets import check_secrets_command
+
+        return check_secrets_command(run.ctx, services or [], task_defs=task_def)
 
 
 @local_app.command("up")

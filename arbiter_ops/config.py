@@ -202,7 +202,13 @@ def builtin_defaults() -> dict[str, Any]:
                 "context": "./backend",
                 "environment": backend_env,
                 "secrets": backend_secrets,
-                "required": ["NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "DATABASE_URL", "REDIS_URL"],
+                "required": [
+                    "NEXTAUTH_SECRET",
+                    "STRIPE_SECRET_KEY",
+                    "STRIPE_WEBHOOK_SECRET",
+                    "DATABASE_URL",
+                    "REDIS_URL",
+                ],
             },
             "frontend": {
                 "family": "arbiter-frontend",
@@ -294,7 +300,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         config = Config.model_validate({**merged, "source": source})
     except ValidationError as exc:
         problems = [_describe_error(e, merged) for e in exc.errors()]
-        raise ConfigError(f"{source}: {'; '.join(problems)}", hint="see the configuration reference in README.md") from None
+        raise ConfigError(
+            f"{source}: {'; '.join(problems)}", hint="see the configuration reference in README.md"
+        ) from None
     return _apply_env_overrides(config)
 
 

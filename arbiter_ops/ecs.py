@@ -18,13 +18,20 @@ if TYPE_CHECKING:
 
 def describe_services(ctx: Context, services: list[ServiceConfig]) -> dict[str, dict[str, Any]]:
     """One DescribeServices call for all services; returns ecs_service name -> service (missing ones absent)."""
+    from botocore.exceptions import ClientError
+
     if not services:
         return {}
-    resp = call(
-        ctx.client("ecs").describe_services,
-        cluster=ctx.env.cluster,
-        services=[s.ecs_service for s in services],
-    )
+    try:
+        resp = call(
+            ctx.client("ecs").describe_services,
+            cluster=ctx.env.cluster,
+            services=[s.ecs_service for s in services],
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ClusterNotFoundException":
+            return {}
+        raise
     return {s["serviceName"]: s for s in resp.get("services", []) if s.get("status") != "INACTIVE"}
 
 

@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from . import _click as click
-
 from .errors import OpsError
 
 if TYPE_CHECKING:
@@ -92,7 +91,9 @@ def _command_name(args: list[str]) -> str:
     return "arbiter-ops"
 
 
-def report_failure(args: list[str], exc: BaseException, exit_code: int | None = None, ctx: Context | None = None) -> int:
+def report_failure(
+    args: list[str], exc: BaseException, exit_code: int | None = None, ctx: Context | None = None
+) -> int:
     """Print one clear line (and the JSON error document) and return the exit code."""
     from .output import REDACTOR
 

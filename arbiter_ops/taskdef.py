@@ -30,6 +30,7 @@ READ_ONLY_FIELDS = (
     "deregisteredAt",
 )
 
+
 # Fargate task sizes: cpu units -> allowed memory (MiB).
 def _steps(low: int, high: int, step: int) -> tuple[int, ...]:
     return tuple(range(low, high + 1, step))
@@ -120,9 +121,7 @@ def template_variables(config: Config, service_name: str, inputs: RenderInputs) 
         "execution_role_arn": f"arn:aws:iam::{inputs.account_id}:role/{config.execution_role}",
         "task_role_arn": f"arn:aws:iam::{inputs.account_id}:role/{config.task_role}",
         "log_group": service.log_group or f"/ecs/{service.family}",
-        "health_check_command": service.health_check_command.format(
-            port=service.port, path=service.health_check_path
-        ),
+        "health_check_command": service.health_check_command.format(port=service.port, path=service.health_check_path),
         "environment": [{"name": k, "value": v.format(**fmt)} for k, v in service.environment.items()],
         "secrets": [{"name": k, "valueFrom": f"{prefix}:{key}::"} for k, v in service.secrets.items() for key in [v]],
         "secret_arn": prefix,
@@ -215,9 +214,7 @@ def validate(td: dict[str, Any], service: ServiceConfig | None, source: str = "t
                 problems.append(f"container port {ports} does not include the service port {service.port}")
             hc = " ".join(str(x) for x in (main.get("healthCheck") or {}).get("command") or [])
             if f":{service.port}{service.health_check_path}" not in hc:
-                problems.append(
-                    f"health check does not probe :{service.port}{service.health_check_path} (got {hc!r})"
-                )
+                problems.append(f"health check does not probe :{service.port}{service.health_check_path} (got {hc!r})")
         if str(cpu) != str(service.cpu) or str(memory) != str(service.memory):
             problems.append(f"cpu/memory {cpu}/{memory} differ from the service config {service.cpu}/{service.memory}")
     if problems:
@@ -275,8 +272,13 @@ def strip_read_only(td: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize(td: dict[str, Any]) -> dict[str, Any]:
-    """A canonical form for comparison: no read-only fields, no empty values, sorted name lists."""
-    return _clean(strip_read_only(td))
+    """A canonical form for comparison: no read-only fields, no empty values, sorted name lists, and
+    no container-level ``cpu: 0`` (the value ECS reports when a container sets none)."""
+    out = _clean(strip_read_only(td))
+    for container in out.get("containerDefinitions", []):
+        if isinstance(container, dict) and str(container.get("cpu")) == "0":
+            del container["cpu"]
+    return out
 
 
 def _clean(value: Any, key: str = "") -> Any:

@@ -1,0 +1,114 @@
+"""Shared fixtures: drive the CLI in-process (fast) or as a subprocess (real), against real HTTP servers."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_REAL = os.environ.get("ARBITER_OPS_REQUIRE_REAL") == "1"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+def run_cli(*args: str) -> Result:
+    """Run the CLI in this process, capturing stdout and stderr."""
+    from arbiter_ops.cli import run_cli as _run
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = _run(list(args))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def run_subprocess(
+    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None, timeout: float = 120
+) -> Result:
+    """Run `python -m arbiter_ops` as a separate process (what a user or CI step does)."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "arbiter_ops", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def skip_or_fail(reason: str) -> None:
+    """A component that cannot start: skip with the reason, but fail in CI (ARBITER_OPS_REQUIRE_REAL=1)."""
+    if REQUIRE_REAL:
+        pytest.fail(f"required component unavailable: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def cli() -> Any:
+    return run_cli
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Any:
+    """A plain moto server over HTTP (for tests that need no ECS behaviour)."""
+    os.environ.setdefault("MOTO_ACM_VALIDATION_WAIT", "0")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point boto3 (in-process and subprocesses) at the moto server with dummy credentials; reset state."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
+    for key, value in {
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCOUNT_ID": "123456789012",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    return moto_server
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test inherits the developer's arbiter-ops settings, GitHub mode or cwd config."""
+    for key in list(os.environ):
+        if key.startswith("ARBITER_OPS_") and key != "ARBITER_OPS_REQUIRE_REAL":
+            monkeypatch.delenv(key, raising=False)
+    for key in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
