@@ -174,7 +174,12 @@ def builtin_defaults() -> dict[str, Any]:
     }
     return {
         "environments": {
-            "local": {"app_mode": "sandbox", "app_env": "development", "account_id": LOCAL_ACCOUNT_ID},
+            "local": {
+                "app_mode": "sandbox",
+                "app_env": "development",
+                "account_id": LOCAL_ACCOUNT_ID,
+                "base_url": "http://localhost:3000",
+            },
             "sandbox": {
                 "app_mode": "sandbox",
                 "app_env": "development",

@@ -99,7 +99,10 @@ class StandInServer:
 
         self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.name, daemon=True)
+        httpd = self._httpd
+        self._thread = threading.Thread(
+            target=lambda: httpd.serve_forever(poll_interval=0.05), name=self.name, daemon=True
+        )
         self._thread.start()
         return self.base_url
 
