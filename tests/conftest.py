@@ -112,3 +112,43 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def _local_sandbox() -> Any:
+    """One sandbox for the session (AWS + Stripe + Arbiter API + PostgreSQL), per-call ECS progress."""
+    try:
+        from arbiter_ops.config import load_config
+        from arbiter_ops.sandbox.runtime import LocalSandbox
+    except ImportError as exc:
+        skip_or_fail(f"the [local] extra is not installed: {exc}")
+    sandbox = LocalSandbox(load_config(None), progress="per-call")
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def sandbox(_local_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    """The session sandbox, reset to its fresh seed, and the CLI's `--env local` pointed at it."""
+    from arbiter_ops.sandbox.runtime import STATE_ENV, write_state
+
+    _local_sandbox.reset()
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "local-state.json"))
+    write_state(_local_sandbox.endpoints)
+    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    return _local_sandbox
+
+
+def sandbox_client(sandbox: Any, service: str) -> Any:
+    """A plain boto3 client on the sandbox, as any script would make one."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=sandbox.endpoints.aws_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

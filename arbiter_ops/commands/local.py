@@ -48,9 +48,9 @@ def up(ctx: Context) -> int:
     ctx.output.info(f"starting the local sandbox (pid {proc.pid}) ...")
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        endpoints = read_state()
-        if endpoints is not None:
-            return finish(ctx, endpoints.as_dict(), True, lambda: _text(ctx, "running", endpoints))
+        started = read_state()
+        if started is not None:
+            return finish(ctx, started.as_dict(), True, lambda s=started: _text(ctx, "running", s))
         if proc.poll() is not None:
             raise ExternalError(
                 f"the local sandbox exited at start (code {proc.returncode})",

@@ -8,6 +8,7 @@ file (``ARBITER_OPS_LOCAL_STATE``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as pysecrets
@@ -164,15 +165,11 @@ class LocalSandbox:
     def stop(self) -> None:
         for part in (self.api, self.stripe, self.aws):
             if part is not None:
-                try:
+                with contextlib.suppress(Exception):  # stopping must go on for the other parts
                     part.stop()
-                except Exception:  # stopping must go on for the other parts
-                    pass
         if self.pg is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self.pg.cleanup()
-            except Exception:
-                pass
             self.pg = None
         if self.pg_dir and os.path.isdir(self.pg_dir):
             shutil.rmtree(self.pg_dir, ignore_errors=True)

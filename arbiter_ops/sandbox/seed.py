@@ -7,6 +7,7 @@ tag `v1`), so a later `deploy --image-tag v2` changes exactly the images.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets as pysecrets
@@ -42,7 +43,9 @@ class Seeded:
     target_groups: dict[str, str]
 
 
+@functools.lru_cache(maxsize=64)
 def boto_client(service: str, endpoint_url: str, region: str) -> Any:
+    """Cached: a reset reseeds in milliseconds instead of paying for client creation again."""
     import boto3
 
     return boto3.client(
@@ -243,17 +246,7 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
     ecs.create_cluster(clusterName=cluster, capacityProviders=["FARGATE"])
     task_definitions = {}
     for name, service in config.services.items():
-        td = render(
-            config,
-            name,
-            RenderInputs(
-                env_name="local",
-                region=inputs.region,
-                account_id=ACCOUNT_ID,
-                image_tag="v1",
-                base_url=config.environment("local").base_url or LOCAL_APP_URL,
-            ),
-        )
+        td = _rendered_v1(config.model_dump_json(), name, inputs.region)
         arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
         task_definitions[name] = arn
         ecs.create_service(
@@ -266,7 +259,11 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
                 "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [ecs_sg], "assignPublicIp": "DISABLED"}
             },
             loadBalancers=[
-                {"targetGroupArn": target_groups[name], "containerName": service.container, "containerPort": service.port}
+                {
+                    "targetGroupArn": target_groups[name],
+                    "containerName": service.container,
+                    "containerPort": service.port,
+                }
             ],
             deploymentConfiguration={
                 "deploymentCircuitBreaker": {"enable": True, "rollback": True},
@@ -282,6 +279,19 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
         alb_dns=alb["DNSName"],
         target_groups=target_groups,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _rendered_v1(config_json: str, name: str, region: str) -> dict[str, Any]:
+    config = Config.model_validate_json(config_json)
+    inputs = RenderInputs(
+        env_name="local",
+        region=region,
+        account_id=ACCOUNT_ID,
+        image_tag="v1",
+        base_url=config.environment("local").base_url or LOCAL_APP_URL,
+    )
+    return render(config, name, inputs)
 
 
 def _cloudfront(cloudfront: Any, alb_dns: str, domain: str) -> None:
