@@ -13,12 +13,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from rich.console import Console
+
+
+# Keys whose values are secret. Plain configuration that the guide also keeps in the secret (APP_ENV,
+# AWS_REGION, APP_BASE_URL, ...) is not registered: redacting "production" everywhere would garble output.
+SENSITIVE_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_URL$|_DSN$", re.IGNORECASE)
 
 
 class Redactor:
@@ -35,16 +41,24 @@ class Redactor:
                 self._values.add(value)
 
     def add_payload(self, payload: Any) -> None:
-        """Register a whole secret payload and, when it is JSON, every string inside it."""
-        self.add(payload)
+        """Register a fetched secret payload: a JSON object's values under sensitive keys (URLs too:
+        they carry passwords), or the whole string when it is not a JSON object."""
+        data = payload
         if isinstance(payload, str):
             try:
-                payload = json.loads(payload)
+                data = json.loads(payload)
             except ValueError:
-                return
-        if isinstance(payload, dict):
-            for v in payload.values():
-                self.add_payload(v if isinstance(v, str) else json.dumps(v))
+                data = None
+        if not isinstance(data, dict):
+            self.add(payload)
+            return
+        for key, value in data.items():
+            if SENSITIVE_KEY.search(str(key)):
+                self.add(value if isinstance(value, str) else json.dumps(value))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._values.clear()
 
     def __call__(self, text: str) -> str:
         with self._lock:

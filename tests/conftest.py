@@ -112,6 +112,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.chdir(tmp_path)
+    from arbiter_ops.output import REDACTOR
+
+    REDACTOR.clear()  # process-wide: values one test fetched must not mask another's output
 
 
 @pytest.fixture(scope="session")

@@ -122,3 +122,11 @@ def test_local_up_status_down_leaves_no_process(tmp_path: Path) -> None:
     assert not Path(env["ARBITER_OPS_LOCAL_STATE"]).exists()
     after = run_subprocess("--output", "json", "local", "status", env=env, cwd=tmp_path)
     assert after.code == 1 and json.loads(after.out)["ok"] is False
+
+
+def test_check_secrets_passes_on_the_fresh_sandbox(sandbox, cli) -> None:
+    r = cli("--output", "json", "check-secrets")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["ok"] is True and doc["summary"]["error"] == 0 and doc["summary"]["warning"] == 0
+    assert doc["env"] == "local"

@@ -1,0 +1,161 @@
+"""Reading a container secret's `valueFrom` the way ECS reads it. Pure: no AWS, no I/O.
+
+ECS accepts, in ``containerDefinitions[].secrets[].valueFrom``:
+
+- a Secrets Manager ARN, full (``...:secret:NAME-AbCdEf``) or partial (``...:secret:NAME``), either alone
+  (the whole secret string) or followed by ``:JSON-KEY:VERSION-STAGE:VERSION-ID``, each part possibly
+  empty (``ARN:KEY::``, ``ARN:KEY:AWSPREVIOUS:``, ``ARN:KEY::VERSION-ID``, ``ARN::AWSPREVIOUS:``);
+- an SSM Parameter Store ARN (``arn:aws:ssm:REGION:ACCOUNT:parameter/NAME``) or, in the task's own
+  region, a bare parameter name (``NAME`` or ``/path/NAME``). ECS reads *anything that is not an ARN* as
+  an SSM parameter name: a Secrets Manager secret is only reachable by its ARN.
+
+Error reasons never quote the valueFrom: people paste secret values into the wrong field, and a finding
+must not print one. The container and variable name are enough to find the line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Store = Literal["secretsmanager", "ssm"]
+
+_PARTITION = r"aws(?:-[a-z]+)*"
+_REGION = r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}"
+_SM_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION}):secretsmanager:(?P<region>{_REGION}):(?P<account>\d{{12}}):secret:(?P<rest>.*)"
+)
+_SSM_ARN = re.compile(
+    rf"arn:(?P<partition>{_PARTITION}):ssm:(?P<region>{_REGION}):(?P<account>\d{{12}}):parameter/(?P<name>.*)"
+)
+# Secrets Manager secret names: 1-512 of letters, digits and /_+=.@- (no ':', which is what makes
+# the ARN suffix parseable at all).
+_SECRET_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+_SSM_NAME = re.compile(r"/?[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*")
+_SERVICE = re.compile(r"[a-z0-9-]{1,30}")
+# A full ARN ends with "-" and six random characters that Secrets Manager appends to the name.
+_RANDOM_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
+SECRET_FIELDS_HINT = (
+    "ECS expects ...:secret:NAME or ...:secret:NAME:JSON-KEY:VERSION-STAGE:VERSION-ID (e.g. NAME:KEY::)"
+)
+
+
+class ValueFromError(ValueError):
+    """A malformed valueFrom; the message says what is wrong without quoting the value."""
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where one variable's value comes from."""
+
+    store: Store
+    secret_id: str  # what to fetch: the ARN without ":KEY:STAGE:VERSION", or the SSM parameter name
+    name: str  # for humans: the secret name as written in the ARN, or the parameter name
+    key: str | None = None  # JSON key inside the secret; None = the whole secret string
+    version_stage: str | None = None
+    version_id: str | None = None
+    region: str | None = None  # None: a bare SSM name, resolved in the task's own region
+    account: str | None = None
+
+    @property
+    def fetch_key(self) -> tuple[str, str, str | None, str | None]:
+        """One fetch per distinct (store, secret, stage, version), whatever the number of keys."""
+        return (self.store, self.secret_id, self.version_stage, self.version_id)
+
+    @property
+    def full_arn(self) -> bool:
+        """Probably a full ARN (with the random suffix). A name may end like one too: only a hint."""
+        return self.store == "secretsmanager" and bool(_RANDOM_SUFFIX.search(self.name))
+
+    def describe(self) -> str:
+        """``NAME`` plus the version it pins, for messages."""
+        where = self.name
+        if self.version_stage:
+            where += f" (stage {self.version_stage})"
+        if self.version_id:
+            where += f" (version {self.version_id})"
+        return where
+
+
+def parse_value_from(value: object) -> SecretRef:
+    """Parse one valueFrom; raise :class:`ValueFromError` when ECS could not resolve it."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueFromError("valueFrom is missing or empty")
+    if value != value.strip():
+        raise ValueFromError("valueFrom has leading or trailing whitespace")
+    if value.startswith("arn:"):
+        return _parse_arn(value)
+    return _parse_ssm_name(value)
+
+
+def _parse_arn(value: str) -> SecretRef:
+    parts = value.split(":", 5)
+    service = parts[2] if len(parts) > 2 else ""
+    if service == "secretsmanager":
+        return _parse_secretsmanager_arn(value)
+    if service == "ssm":
+        return _parse_ssm_arn(value)
+    shown = f"of {service!r}" if _SERVICE.fullmatch(service) else "of another service"
+    raise ValueFromError(f"valueFrom is an ARN {shown}, not of a Secrets Manager secret or an SSM parameter")
+
+
+def _parse_secretsmanager_arn(value: str) -> SecretRef:
+    m = _SM_ARN.fullmatch(value)
+    if m is None:
+        raise ValueFromError(
+            "valueFrom is not a well-formed Secrets Manager ARN "
+            "(expected arn:aws:secretsmanager:REGION:12-DIGIT-ACCOUNT:secret:NAME...)"
+        )
+    fields = m["rest"].split(":")
+    if len(fields) not in (1, 4):
+        # "ARN:KEY" without the trailing "::" is the classic mistake: ECS rejects it at task start.
+        raise ValueFromError(
+            f"valueFrom has {len(fields) - 1} ':'-separated field(s) after the secret name; {SECRET_FIELDS_HINT}"
+        )
+    name = fields[0]
+    if not _SECRET_NAME.fullmatch(name):
+        raise ValueFromError("the secret name in valueFrom is empty or has characters Secrets Manager does not allow")
+    key, stage, version = [*fields[1:], "", "", ""][:3]
+    if version and not 32 <= len(version) <= 64:
+        raise ValueFromError("the version id in valueFrom is not 32-64 characters long (a VersionId is a UUID)")
+    if stage and len(stage) > 256:
+        raise ValueFromError("the version stage in valueFrom is longer than 256 characters")
+    prefix = value[: len(value) - len(m["rest"])]
+    return SecretRef(
+        store="secretsmanager",
+        secret_id=prefix + name,
+        name=name,
+        key=key or None,
+        version_stage=stage or None,
+        version_id=version or None,
+        region=m["region"],
+        account=m["account"],
+    )
+
+
+def _parse_ssm_arn(value: str) -> SecretRef:
+    m = _SSM_ARN.fullmatch(value)
+    if m is None or not _SSM_NAME.fullmatch(m["name"]) or m["name"].startswith("/"):
+        raise ValueFromError(
+            "valueFrom is not a well-formed SSM parameter ARN (expected arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)"
+        )
+    # The ARN of "/a/b" is ".../parameter/a/b": the hierarchy's leading "/" is folded into "parameter/".
+    name = "/" + m["name"] if "/" in m["name"] else m["name"]
+    return SecretRef(store="ssm", secret_id=name, name=name, region=m["region"], account=m["account"])
+
+
+def _parse_ssm_name(value: str) -> SecretRef:
+    if ":" in value:
+        raise ValueFromError(
+            "valueFrom is not an ARN, so ECS reads it as an SSM parameter name, which cannot contain ':'; "
+            "a Secrets Manager secret needs its ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME:KEY::)"
+        )
+    if not _SSM_NAME.fullmatch(value) or len(value) > 2048:
+        raise ValueFromError("valueFrom is neither an ARN nor a valid SSM parameter name")
+    if "/" in value and not value.startswith("/"):
+        raise ValueFromError(
+            "valueFrom is not an ARN, so ECS reads it as an SSM parameter name, and a hierarchical parameter "
+            "name must start with '/'; a Secrets Manager secret needs its ARN"
+        )
+    return SecretRef(store="ssm", secret_id=value, name=value)

@@ -1,0 +1,238 @@
+"""The pure parts of check-secrets: `valueFrom` parsing and the analysis rules, without AWS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from arbiter_ops.secret_rules import placeholder_reason
+from arbiter_ops.secrets_check import (
+    Expectations,
+    Fetched,
+    ServiceRules,
+    TaskDefinitionInput,
+    analyze,
+    references_to_fetch,
+)
+from arbiter_ops.value_from import ValueFromError, parse_value_from
+
+ACCT = "123456789012"
+PREFIX = f"arn:aws:secretsmanager:us-east-1:{ACCT}:secret:"
+SECRET = PREFIX + "arbiter-ai/production"
+VERSION = "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111"
+
+PROD = Expectations(
+    env_name="production",
+    production=True,
+    region="us-east-1",
+    account_id=ACCT,
+    app_env="production",
+    app_mode="production",
+    domain="arbiter-ai.com",
+    services={
+        "backend": ServiceRules("backend", ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "DATABASE_URL")),
+        "frontend": ServiceRules("frontend", ("AUTH_SECRET",)),
+    },
+)
+
+
+# -- valueFrom ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value_from", "secret_id", "key", "stage", "version"),
+    [
+        (SECRET + ":DATABASE_URL::", SECRET, "DATABASE_URL", None, None),
+        (SECRET + "-AbCdEf:DATABASE_URL::", SECRET + "-AbCdEf", "DATABASE_URL", None, None),
+        (SECRET + ":DATABASE_URL:AWSPREVIOUS:", SECRET, "DATABASE_URL", "AWSPREVIOUS", None),
+        (SECRET + f":DATABASE_URL::{VERSION}", SECRET, "DATABASE_URL", None, VERSION),
+        (SECRET, SECRET, None, None, None),
+        (SECRET + "::AWSPREVIOUS:", SECRET, None, "AWSPREVIOUS", None),
+    ],
+)
+def test_secrets_manager_value_from_forms(
+    value_from: str, secret_id: str, key: str | None, stage: str | None, version: str | None
+) -> None:
+    ref = parse_value_from(value_from)
+    assert (ref.store, ref.secret_id, ref.key, ref.version_stage, ref.version_id) == (
+        "secretsmanager",
+        secret_id,
+        key,
+        stage,
+        version,
+    )
+    assert (ref.region, ref.account) == ("us-east-1", ACCT)
+
+
+def test_full_arn_is_told_apart_from_a_partial_one() -> None:
+    assert parse_value_from(SECRET + "-AbCdEf:K::").full_arn
+    assert not parse_value_from(SECRET + ":K::").full_arn
+
+
+@pytest.mark.parametrize(
+    ("value_from", "name"),
+    [
+        (f"arn:aws:ssm:us-east-1:{ACCT}:parameter/arbiter/prod/db", "/arbiter/prod/db"),
+        (f"arn:aws:ssm:us-east-1:{ACCT}:parameter/plain", "plain"),
+        ("/arbiter/prod/db", "/arbiter/prod/db"),
+        ("plain_name", "plain_name"),
+    ],
+)
+def test_ssm_value_from_forms(value_from: str, name: str) -> None:
+    ref = parse_value_from(value_from)
+    assert (ref.store, ref.secret_id) == ("ssm", name)
+
+
+@pytest.mark.parametrize(
+    "value_from",
+    [
+        "",
+        None,
+        SECRET + ":DATABASE_URL",  # no trailing "::": ECS rejects it
+        SECRET + ":DATABASE_URL:",
+        SECRET + ":A:B:C:D",
+        f"arn:aws:secretsmanager:us-east-1:{ACCT}:secret:",
+        "arn:aws:secretsmanager:us-east-1:12345:secret:x:K::",
+        "arn:aws:secretsmanager:nowhere:123456789012:secret:x",
+        f"arn:aws:s3:::bucket/{ACCT}",
+        "arbiter-ai/production:DATABASE_URL::",  # a name is not an ARN: ECS reads it as an SSM name
+        "arbiter-ai/production",
+        SECRET + ":K::not-a-uuid",
+        " " + SECRET,
+    ],
+)
+def test_malformed_value_from(value_from: Any) -> None:
+    with pytest.raises(ValueFromError):
+        parse_value_from(value_from)
+
+
+def test_a_malformed_value_from_is_never_quoted() -> None:
+    pasted = "LEAK-CANARY-pasted-value"
+    with pytest.raises(ValueFromError) as info:
+        parse_value_from(f"{SECRET}:{pasted}")
+    assert pasted not in str(info.value)
+
+
+# -- analysis ----------------------------------------------------------------------------------
+def td(*containers: dict[str, Any], family: str = "arbiter-backend") -> dict[str, Any]:
+    return {"family": family, "containerDefinitions": list(containers)}
+
+
+def container(name: str, env: dict[str, str] | None = None, **secrets: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "environment": [{"name": k, "value": v} for k, v in (env or {}).items()],
+        "secrets": [{"name": k, "valueFrom": v} for k, v in secrets.items()],
+    }
+
+
+def ref(key: str, secret: str = SECRET) -> str:
+    return f"{secret}:{key}::"
+
+
+GOOD = {
+    "NEXTAUTH_SECRET": "n" * 48,
+    "STRIPE_SECRET_KEY": "sk_live_" + "a" * 24,
+    "DATABASE_URL": "postgresql+asyncpg://u:p@h:5432/d",
+    "ALLOWED_ORIGINS": "https://arbiter-ai.com",
+}
+BACKEND_ENV = {"APP_ENV": "production", "APP_MODE": "production"}
+
+
+def backend(env: dict[str, str] | None = None, **secrets: str) -> TaskDefinitionInput:
+    mapped = {k: ref(k) for k in ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "DATABASE_URL", "ALLOWED_ORIGINS")}
+    mapped.update(secrets)
+    return TaskDefinitionInput("backend", td(container("backend", {**BACKEND_ENV, **(env or {})}, **mapped)))
+
+
+def run(
+    inputs: list[TaskDefinitionInput], payload: dict[str, Any] | str | None = None, expect: Expectations = PROD
+) -> list[Any]:
+    """Analyze with every referenced secret answering ``payload`` (None: not found)."""
+    fetched = {}
+    for r in references_to_fetch(inputs, expect):
+        if payload is None:
+            fetched[r.fetch_key] = Fetched("not-found")
+        else:
+            text = payload if isinstance(payload, str) else json.dumps(payload)
+            fetched[r.fetch_key] = Fetched("ok", payload=text, arn=r.secret_id + "-AbCdEf")
+    return analyze(inputs, fetched, expect)
+
+
+def codes(findings: list[Any]) -> list[tuple[str, str | None]]:
+    return [(f.code, f.name) for f in findings]
+
+
+def test_clean_backend_has_no_finding() -> None:
+    assert run([backend()], GOOD) == []
+    assert codes(run([backend()], GOOD | {"PINECONE_API_KEY": "pc"})) == [("unused-key", None)]
+
+
+def test_a_missing_secret_is_secret_not_found_only() -> None:
+    found = run([backend()], None)
+    assert {c for c, _ in codes(found)} == {"secret-not-found"}  # no missing-key, no required-missing
+
+
+def test_a_placeholder_stripe_key_is_not_also_a_wrong_mode_key() -> None:
+    found = run([backend()], GOOD | {"STRIPE_SECRET_KEY": "sk_live_..."})
+    assert codes(found) == [("placeholder-value", "STRIPE_SECRET_KEY")]
+
+
+def test_a_placeholder_url_is_not_also_a_bad_url() -> None:
+    found = run([backend()], GOOD | {"DATABASE_URL": "postgres://arbiter:<PW>@<RDS_ENDPOINT>:5432/arbiter"})
+    assert codes(found) == [("placeholder-value", "DATABASE_URL")]
+
+
+def test_a_duplicate_sensitive_name_is_not_also_plaintext() -> None:
+    found = run([backend(env={"DATABASE_URL": "postgresql+asyncpg://x:y@h/d"})], GOOD)
+    assert codes(found) == [("duplicate-name", "DATABASE_URL")]
+
+
+def test_a_non_json_payload_is_never_echoed() -> None:
+    raw = "LEAK-CANARY-not-json {"
+    found = run([backend()], raw)
+    assert {f.code for f in found} == {"secret-not-json"}
+    assert all(raw not in json.dumps(f.as_json()) + f.fix for f in found)
+
+
+def test_auth_secret_compares_resolved_values_across_services() -> None:
+    frontend = TaskDefinitionInput(
+        "frontend", td(container("frontend", AUTH_SECRET=ref("AUTH_SECRET")), family="arbiter-frontend")
+    )
+    same = run([backend(), frontend], GOOD | {"AUTH_SECRET": GOOD["NEXTAUTH_SECRET"]})
+    assert "auth-secret-mismatch" not in {f.code for f in same}
+    other = run([backend(), frontend], GOOD | {"AUTH_SECRET": "m" * 48})
+    assert [(f.code, f.service, f.key) for f in other if f.severity == "error"] == [
+        ("auth-secret-mismatch", "frontend", "AUTH_SECRET")
+    ]
+
+
+def test_required_missing_is_a_warning_outside_production() -> None:
+    staging = Expectations(
+        **{**PROD.__dict__, "env_name": "staging", "production": False, "app_env": "staging", "app_mode": "sandbox"}
+    )
+    inputs = [TaskDefinitionInput("backend", td(container("backend", {"APP_ENV": "staging", "APP_MODE": "sandbox"})))]
+    found = run(inputs, GOOD, staging)
+    assert {(f.code, f.severity) for f in found} == {("required-missing", "warning")}
+
+
+def test_report_services_keeps_others_as_context() -> None:
+    frontend = TaskDefinitionInput(
+        "frontend", td(container("frontend", AUTH_SECRET=ref("NEXTAUTH_SECRET")), family="arbiter-frontend")
+    )
+    payload = json.dumps(GOOD | {"FRONTEND_DATABASE_URL": "postgresql://u:p@h:5432/d"})
+    inputs = [backend(env={"STRIPE_SECRET_KEY": "sk_live_plain"}), frontend]
+    fetched = {r.fetch_key: Fetched("ok", payload=payload) for r in references_to_fetch(inputs, PROD)}
+    found = analyze(inputs, fetched, PROD, report_services={"frontend"})
+    # The backend's errors are not reported; its keys still count as used (only FRONTEND_DATABASE_URL is not).
+    assert [(f.code, f.service, f.key) for f in found] == [("unused-key", None, "FRONTEND_DATABASE_URL")]
+
+
+@pytest.mark.parametrize("value", ["", "  ", "<RANDOM_32_CHARS>", "sk_live_...", "whsec_...", "price_...", "CHANGEME"])
+def test_placeholders(value: str) -> None:
+    assert placeholder_reason(value)
+
+
+@pytest.mark.parametrize("value", ["sk_live_abc", "postgresql://u:p@h/d", "changeme-not", "a...b"])
+def test_not_placeholders(value: str) -> None:
+    assert placeholder_reason(value) is None
