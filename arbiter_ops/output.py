@@ -21,7 +21,6 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-
 # Keys whose values are secret. Plain configuration that the guide also keeps in the secret (APP_ENV,
 # AWS_REGION, APP_BASE_URL, ...) is not registered: redacting "production" everywhere would garble output.
 SENSITIVE_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_URL$|_DSN$", re.IGNORECASE)

@@ -103,9 +103,7 @@ def test_catalog(client: httpx.Client) -> None:
     assert all({"id", "name"} <= set(item) for item in data["items"])
 
 
-def test_catalog_without_slash_redirects_like_fastapi(
-    client: httpx.Client, server: ArbiterApiStandIn
-) -> None:
+def test_catalog_without_slash_redirects_like_fastapi(client: httpx.Client, server: ArbiterApiStandIn) -> None:
     r = client.get("/api/v1/catalog", params={"page": "2"})
     assert r.status_code == 307
     assert r.headers["location"] == f"{server.base_url}/api/v1/catalog/?page=2"
@@ -180,9 +178,7 @@ def test_bad_tokens_are_401_without_echoing_the_token(client: httpx.Client, case
     assert token not in log and "authorization" not in log.lower()
 
 
-@pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}]
-)
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer"}])
 def test_missing_bearer_token(client: httpx.Client, headers: dict[str, str]) -> None:
     r = client.get("/api/v1/auth/me", headers=headers)
     assert r.status_code == 401 and r.json() == {"detail": "Missing bearer token"}
@@ -197,9 +193,7 @@ def test_reject_tokens_mode(client: httpx.Client, server: ArbiterApiStandIn) -> 
     assert client.get("/api/v1/auth/me", headers=bearer(token)).status_code == 200
 
 
-def test_secret_rotation_over_http_never_echoes_the_secret(
-    client: httpx.Client, server: ArbiterApiStandIn
-) -> None:
+def test_secret_rotation_over_http_never_echoes_the_secret(client: httpx.Client, server: ArbiterApiStandIn) -> None:
     new_secret = "rotated-secret-abcdef-987654"
     old_token = mint_token(SECRET, "u1", "u1@example.com")
     new_token = mint_token(new_secret, "u1", "u1@example.com")

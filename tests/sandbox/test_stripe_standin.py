@@ -124,18 +124,14 @@ def test_bad_key_is_authentication_error_and_masked(stand_in: StripeStandIn) -> 
 
 def test_basic_auth_with_key_as_user_name(stand_in: StripeStandIn) -> None:
     token = base64.b64encode(f"{TEST_KEY}:".encode()).decode()
-    response = httpx.get(
-        stand_in.base_url + "/v1/webhook_endpoints", headers={"Authorization": f"Basic {token}"}
-    )
+    response = httpx.get(stand_in.base_url + "/v1/webhook_endpoints", headers={"Authorization": f"Basic {token}"})
     assert response.status_code == 200 and response.json()["data"] == []
 
 
 def test_auto_paging_iter_across_pages(stand_in: StripeStandIn) -> None:
     client = client_for(stand_in)
     ids = [
-        client.v1.webhook_endpoints.create(
-            params={"url": f"https://example.com/{i}", "enabled_events": ["*"]}
-        ).id
+        client.v1.webhook_endpoints.create(params={"url": f"https://example.com/{i}", "enabled_events": ["*"]}).id
         for i in range(7)
     ]
     first = client.v1.webhook_endpoints.list(params={"limit": 3})
@@ -183,9 +179,7 @@ def test_idempotency_replay_and_conflict(stand_in: StripeStandIn) -> None:
 
 
 def test_validation_failure_is_not_saved_under_idempotency_key(stand_in: StripeStandIn) -> None:
-    bad = raw_post(
-        stand_in, "/v1/webhook_endpoints", {"url": "https://example.com"}, **{"Idempotency-Key": "k2"}
-    )
+    bad = raw_post(stand_in, "/v1/webhook_endpoints", {"url": "https://example.com"}, **{"Idempotency-Key": "k2"})
     assert bad.status_code == 400
     error = bad.json()["error"]
     assert error == {
@@ -234,9 +228,7 @@ def test_throttle_is_rate_limit_error_not_retried(stand_in: StripeStandIn) -> No
 def test_invalid_requests(stand_in: StripeStandIn) -> None:
     client = client_for(stand_in)
     with pytest.raises(stripe.InvalidRequestError) as info:
-        client.v1.webhook_endpoints.create(
-            params={"url": "https://example.com", "enabled_events": ["invoice.payd"]}
-        )
+        client.v1.webhook_endpoints.create(params={"url": "https://example.com", "enabled_events": ["invoice.payd"]})
     assert info.value.param == "enabled_events" and "invoice.payd" in str(info.value.user_message)
     with pytest.raises(stripe.InvalidRequestError) as info:
         client.v1.webhook_endpoints.create(params={"url": "ftp://example.com", "enabled_events": ["*"]})
@@ -296,9 +288,7 @@ def test_signing_secret_verifies_a_signed_payload(stand_in: StripeStandIn) -> No
     )
     payload = json.dumps({"id": "evt_1", "object": "event", "type": "invoice.paid", "data": {"object": {}}})
     timestamp = int(time.time())
-    signature = hmac.new(
-        created.secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256
-    ).hexdigest()
+    signature = hmac.new(created.secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
     event = stripe.Webhook.construct_event(payload, f"t={timestamp},v1={signature}", created.secret)
     assert event.type == "invoice.paid"
     with pytest.raises(stripe.SignatureVerificationError):
