@@ -98,6 +98,59 @@ def check_secrets(
         return check_secrets_command(run.ctx, services or [], task_defs=task_def)
 
 
+def _positive_timeout(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
+    return value
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    image_tag: str | None = typer.Option(None, "--image-tag", help="Backend image tag (default: the live one)."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=_positive_timeout, help="Seconds to wait for the task (default 900)."
+    ),
+    command: str | None = typer.Option(None, "--command", help='Container command (default "alembic upgrade head").'),
+    preflight: bool = typer.Option(False, "--preflight", help="Check the database instead of migrating."),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Preflight this URL instead of DATABASE_URL from the environment's secret."
+    ),
+) -> int:
+    """Run Alembic migrations as a one-off ECS task of the backend task definition, wait, show its logs.
+
+    The verdict is the container's exit code. --preflight checks PostgreSQL instead: server version,
+    the `vector` extension, and the current Alembic revision.
+    """
+    with _run(ctx, "migrate") as run:
+        from .commands.migrate import migrate_command
+
+        return migrate_command(
+            run.ctx,
+            image_tag=image_tag,
+            timeout=timeout,
+            command=command,
+            preflight=preflight,
+            database_url=database_url,
+        )
+
+
+@app.command("stripe-webhook")
+def stripe_webhook(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
+    prune: bool = typer.Option(False, "--prune", help="Delete other endpoints on the same URL."),
+    rotate: bool = typer.Option(False, "--rotate", help="Recreate the endpoint to get (and store) a new secret."),
+    check: bool = typer.Option(False, "--check", help="Report the endpoint and prove the stored secret works."),
+) -> int:
+    """Ensure exactly one Stripe webhook endpoint at <base_url>/api/v1/billing/webhooks/stripe with the
+    required events, and its signing secret stored in the environment's secret (STRIPE_WEBHOOK_SECRET)."""
+    with _run(ctx, "stripe-webhook") as run:
+        from .commands.stripe_webhook import stripe_webhook_command
+
+        return stripe_webhook_command(run.ctx, dry_run=dry_run, prune=prune, rotate=rotate, check=check)
+
+
 @local_app.command("up")
 def local_up(ctx: typer.Context) -> int:
     """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""
