@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
+from ..state import ensure_table
 from ..taskdef import RenderInputs, render
 
 ACCOUNT_ID = "123456789012"
@@ -172,6 +173,9 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
         Name=config.secret_id("local"),
         SecretString=json.dumps(sandbox_secret_payload(inputs, webhook_secret)),
     )["ARN"]
+
+    # What `arbiter-ops bootstrap` creates: the lock / audit table.
+    ensure_table(c("dynamodb"), config.state_table)
 
     # Log groups the task definitions write to.
     logs = c("logs")
