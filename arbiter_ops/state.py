@@ -184,7 +184,8 @@ def acquire_lock(ctx: Context, command: str, wait: float = 0.0, ttl: float = LOC
             who = describe_holder(current) if current else "another run"
             raise LockHeld(
                 f"{env} is locked by {who}",
-                hint="wait for it (--lock-wait SECONDS), or clear a crashed run's lock with `arbiter-ops unlock --force`",
+                hint="wait for it (--lock-wait SECONDS), or clear a crashed run's lock with "
+                "`arbiter-ops unlock --force`",
             )
         ctx.output.info(f"waiting for the {env} lock held by {describe_holder(current)} ...")
         time.sleep(delay)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import sandbox_client
 
 from arbiter_ops.config import load_config
 from arbiter_ops.context import Context, Options
 from arbiter_ops.errors import LockHeld
 from arbiter_ops.output import Output
 from arbiter_ops.state import acquire_lock, force_unlock, latest, record
-from conftest import sandbox_client
 
 
 def _ctx() -> Context:
