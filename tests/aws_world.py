@@ -1,4 +1,5 @@
 """Fixtures for the AWS sandbox's own tests (a pytest plugin loaded by tests/conftest.py): one sandbox
+per session, reset before each test, and a small
 ECS world (VPC, ECR images, log group, cluster, task definitions, a steady service) built over plain boto3."""
 
 from __future__ import annotations

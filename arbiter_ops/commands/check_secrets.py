@@ -300,3 +300,13 @@ def _report(ctx: Context, findings: list[Finding], services: list[str], reads: i
         text=text,
         exit_code=0 if ok else 1,
     )
+
+
+def findings_for(ctx: Context, task_definitions: dict[str, dict[str, Any]]) -> list[Finding]:
+    """The findings for already rendered task definitions (deploy's gate, smoke-test's `secrets` check)."""
+    inputs = [TaskDefinitionInput(name, td) for name, td in task_definitions.items()]
+    expect = expectations(ctx)
+    _redact_plaintext_secrets(inputs)
+    fetched = fetch(ctx, references_to_fetch(inputs, expect))
+    complete = set(task_definitions) == set(ctx.config.services)
+    return analyze(inputs, fetched, expect, report_services=set(task_definitions), unused_keys=complete)
