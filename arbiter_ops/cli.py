@@ -151,6 +151,19 @@ def stripe_webhook(
         return stripe_webhook_command(run.ctx, dry_run=dry_run, prune=prune, rotate=rotate, check=check)
 
 
+@app.command("smoke-test")
+def smoke_test(
+    ctx: typer.Context,
+    only: list[str] = typer.Option([], "--only", help="Run only this check id (repeatable)."),
+    skip: list[str] = typer.Option([], "--skip", help="Skip this check id (repeatable)."),
+) -> int:
+    """The go-live checklist: infrastructure checks (read-only) and HTTP checks, run concurrently."""
+    with _run(ctx, "smoke-test") as run:
+        from .commands.smoke_test import smoke_test_command
+
+        return smoke_test_command(run.ctx, only=only, skip=skip)
+
+
 @local_app.command("up")
 def local_up(ctx: typer.Context) -> int:
     """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""
