@@ -164,6 +164,89 @@ def smoke_test(
         return smoke_test_command(run.ctx, only=only, skip=skip)
 
 
+@app.command()
+def deploy(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to deploy (default: all)."),
+    image_tag: str | None = typer.Option(None, "--image-tag", help="Image tag (default: the short git SHA)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and per-service diffs; change nothing."),
+    no_migrate: bool = typer.Option(False, "--no-migrate", help="Skip the migration gate."),
+    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke test after the rollout."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=_positive_timeout, help="Seconds to wait for each rollout (default 900)."
+    ),
+    force_new_deployment: bool = typer.Option(
+        False, "--force-new-deployment", help="Restart tasks even on the same revision (e.g. after a secret changed)."
+    ),
+    lock_wait: float = typer.Option(0.0, "--lock-wait", min=0, help="Seconds to wait for another deploy's lock."),
+) -> int:
+    """The whole pipeline: lock, render, check-secrets, images, register, migrate, update, wait, smoke-test.
+
+    A failed rollout or smoke test rolls every service back (exit 1); a failed rollback exits 4.
+    """
+    with _run(ctx, "deploy") as run:
+        from .commands.deploy import deploy_command
+
+        return deploy_command(
+            run.ctx,
+            services or [],
+            image_tag=image_tag,
+            dry_run=dry_run,
+            no_migrate=no_migrate,
+            no_smoke=no_smoke,
+            timeout=timeout,
+            force_new_deployment=force_new_deployment,
+            lock_wait=lock_wait,
+        )
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    service: str = typer.Argument(..., help="The service to put back."),
+    to_revision: int | None = typer.Option(None, "--to-revision", min=1, help="Task definition revision number."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=_positive_timeout, help="Seconds to wait (default 900)."
+    ),
+) -> int:
+    """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
+    with _run(ctx, "rollback") as run:
+        from .commands.rollback import rollback_command
+
+        return rollback_command(run.ctx, service, to_revision=to_revision, timeout=timeout)
+
+
+@app.command()
+def status(ctx: typer.Context) -> int:
+    """One table of the environment: services, revisions, images, running/desired, rollouts, last deploys."""
+    with _run(ctx, "status") as run:
+        from .commands.status import status_command
+
+        return status_command(run.ctx)
+
+
+@app.command()
+def bootstrap(ctx: typer.Context) -> int:
+    """Create what arbiter-ops needs in an account (lock/audit table, ECR repositories, log groups),
+    idempotently, and print the IAM policies its commands need."""
+    with _run(ctx, "bootstrap") as run:
+        from .commands.admin import bootstrap_command
+
+        return bootstrap_command(run.ctx)
+
+
+@app.command()
+def unlock(
+    ctx: typer.Context,
+    force: bool = typer.Option(False, "--force", help="Required: clear the lock whoever holds it."),
+) -> int:
+    """Clear the environment's deploy lock left by a crashed run."""
+    with _run(ctx, "unlock") as run:
+        from .commands.admin import unlock_command
+
+        return unlock_command(run.ctx, force=force)
+
+
 @local_app.command("up")
 def local_up(ctx: typer.Context) -> int:
     """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""

@@ -256,3 +256,23 @@ def latest(ctx: Context, kind: str, limit: int = 1) -> list[dict[str, Any]]:
         entry.setdefault("who", item["who"]["S"])
         out.append(entry)
     return out
+
+
+def lock_holder(ctx: Context) -> str | None:
+    """Who holds the environment's lock now (None when free, expired, or the table is missing)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = call(
+            ctx.client("dynamodb").get_item,
+            TableName=ctx.config.state_table,
+            Key={"pk": {"S": f"lock#{ctx.env_name}"}, "sk": {"S": LOCK_SK}},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise
+    item = resp.get("Item")
+    if not item or float(item.get("expires_at", {}).get("N", "0")) < time.time():
+        return None
+    return describe_holder(item)

@@ -112,6 +112,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "AWS_PROFILE"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("ARBITER_OPS_POLL_INTERVAL", "0.01")  # the sandbox moves per call, not per second
     monkeypatch.chdir(tmp_path)
     from arbiter_ops.output import REDACTOR
 

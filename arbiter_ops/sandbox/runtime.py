@@ -71,9 +71,11 @@ class LocalSandbox:
 
     def __init__(self, config: Config, progress: str | None = None, with_postgres: bool = True) -> None:
         self.config = config
-        step = os.environ.get(STEP_ENV)
-        self.progress = progress or ("timed" if step and float(step) > 0 else "instant")
-        self.step_seconds = float(step) if step else 0.0
+        # The embedded sandbox of a CLI run rolls out in timed steps (a realistic demo: counts move while
+        # you watch); tests pass "per-call", benchmarks "instant". ARBITER_OPS_SANDBOX_STEP_SECONDS=0: instant.
+        step = float(os.environ.get(STEP_ENV, "1.0"))
+        self.progress = progress or ("timed" if step > 0 else "instant")
+        self.step_seconds = step if step > 0 else 1.0
         self.with_postgres = with_postgres
         self.aws: Any = None
         self.stripe: Any = None

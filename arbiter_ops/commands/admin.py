@@ -1,0 +1,72 @@
+"""`bootstrap` (what arbiter-ops needs in an account, idempotently) and `unlock --force`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..aws import call, error_code
+from ..context import Context
+from ..errors import UsageError
+from ..runner import finish
+
+
+def bootstrap_command(ctx: Context) -> int:
+    from botocore.exceptions import ClientError
+
+    from ..iam import policies
+    from ..state import ensure_table
+
+    ctx.confirm_production("bootstrap arbiter-ops resources")
+    created: list[str] = []
+    existing: list[str] = []
+    table = ctx.config.state_table
+    (created if ensure_table(ctx.client("dynamodb"), table) else existing).append(f"dynamodb table {table}")
+    ecr = ctx.client("ecr")
+    logs = ctx.client("logs")
+    for cfg in ctx.config.services.values():
+        try:
+            call(
+                ecr.create_repository,
+                repositoryName=cfg.ecr_repository,
+                imageTagMutability="IMMUTABLE",
+                imageScanningConfiguration={"scanOnPush": True},
+            )
+            created.append(f"ecr repository {cfg.ecr_repository}")
+        except ClientError as exc:
+            if error_code(exc) != "RepositoryAlreadyExistsException":
+                raise
+            existing.append(f"ecr repository {cfg.ecr_repository}")
+        group = cfg.log_group or f"/ecs/{cfg.family}"
+        try:
+            call(logs.create_log_group, logGroupName=group)
+            created.append(f"log group {group}")
+        except ClientError as exc:
+            if error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+            existing.append(f"log group {group}")
+    iam = policies(ctx.config, ctx.region, ctx.account_id(), ctx.env_name)
+    doc: dict[str, Any] = {"created": created, "existing": existing, "policies": iam}
+
+    def text() -> None:
+        import json
+
+        for item in created:
+            ctx.output.human.print(f"created  {item}", markup=False)
+        for item in existing:
+            ctx.output.human.print(f"exists   {item}", markup=False)
+        ctx.output.human.print("\nIAM policies per command (attach what each CI role runs):", markup=False)
+        for command, policy in iam.items():
+            ctx.output.human.print(f"\n# {command}\n{json.dumps(policy, indent=2)}", markup=False)
+
+    return finish(ctx, doc, True, text)
+
+
+def unlock_command(ctx: Context, *, force: bool) -> int:
+    from ..state import describe_holder, force_unlock
+
+    if not force:
+        raise UsageError("unlock clears a lock whoever holds it", hint="pass --force if the holder really crashed")
+    removed = force_unlock(ctx)
+    holder = describe_holder(removed) if removed else None
+    message = f"cleared the {ctx.env_name} lock held by {holder}" if holder else f"{ctx.env_name} was not locked"
+    return finish(ctx, {"cleared": holder}, True, lambda: ctx.output.human.print(message, markup=False))

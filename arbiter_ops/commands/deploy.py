@@ -1,0 +1,365 @@
+"""`deploy [SERVICE...]`: lock -> render -> check-secrets -> images -> register -> migrate -> update -> wait
+-> smoke-test -> (rollback) -> unlock, with honest waiting and a summary.
+
+Every step is recorded under the contract's name; nothing changes before the checks pass; a failed
+migration stops the deploy before any service changes; a failed rollout or smoke test rolls every
+service back to the revision it had before (exit 1), and a failed rollback is exit 4.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..context import Context, git_short_sha
+from ..errors import OpsError, Refused, RollbackFailed
+from ..pipeline import Pipeline
+from ..runner import finish
+from ..services import Change, roll_back, update_services, wait_stable
+from ..taskdef import check_image_tag, diff_text
+
+DEFAULT_TIMEOUT = 900.0
+MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
+
+
+@dataclass
+class Plan:
+    tag: str
+    services: list[str]
+    rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # the live task definitions
+    arns: dict[str, str] = field(default_factory=dict)  # the revision each service must end on
+    registered: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+def deploy_command(
+    ctx: Context,
+    services: list[str],
+    *,
+    image_tag: str | None,
+    dry_run: bool,
+    no_migrate: bool,
+    no_smoke: bool,
+    timeout: float | None,
+    force_new_deployment: bool,
+    lock_wait: float,
+) -> int:
+    names = list(dict.fromkeys(services)) or list(ctx.config.services)
+    for name in names:
+        ctx.config.service(name)  # unknown service: exit 2 before anything
+    plan = Plan(tag=check_image_tag(image_tag) if image_tag else check_image_tag(git_short_sha()), services=names)
+    if ctx.is_local:
+        ctx.local()  # start the embedded sandbox before the steps, so their timings are the steps' own
+    timeout = timeout or DEFAULT_TIMEOUT
+    if not dry_run:
+        ctx.confirm_production(f"deploy {plan.tag} ({', '.join(names)})")
+    pipe = Pipeline(ctx.output)
+    ctx.output.info(f"{'planning' if dry_run else 'deploying'} {plan.tag} to {ctx.env_name}: {', '.join(names)}")
+    if dry_run:
+        return _dry_run(ctx, plan, pipe)
+
+    from ..state import acquire_lock
+
+    with pipe.step("lock") as step:
+        lock = acquire_lock(ctx, f"deploy {plan.tag}", wait=lock_wait)
+        lock.start_renewal()
+        step.detail = f"held by {lock.holder['who']}@{lock.holder['host']}"
+    outcome: dict[str, Any] = {"ok": False, "rolled_back": False, "migrated": False}
+    try:
+        _run_pipeline(ctx, plan, pipe, outcome, no_migrate, no_smoke, timeout, force_new_deployment)
+    except OpsError as exc:
+        outcome["error"] = exc
+    finally:
+        _audit(ctx, plan, outcome)
+        with pipe.step("unlock"):
+            lock.release()
+    return _summary(ctx, plan, pipe, outcome)
+
+
+def _run_pipeline(
+    ctx: Context,
+    plan: Plan,
+    pipe: Pipeline,
+    outcome: dict[str, Any],
+    no_migrate: bool,
+    no_smoke: bool,
+    timeout: float,
+    force: bool,
+) -> None:
+    _checks(ctx, plan, pipe)
+    with pipe.step("register") as step:
+        _register(ctx, plan)
+        step.detail = (
+            f"registered {', '.join(_short(plan.arns[s]) for s in plan.registered)}"
+            if plan.registered
+            else "task definitions unchanged"
+        )
+    _migrate(ctx, plan, pipe, outcome, no_migrate, timeout)
+    plan.changes = [
+        Change(s, ctx.config.services[s].ecs_service, _live_arn(plan, s), plan.arns[s])
+        for s in plan.services
+        if force or _live_arn(plan, s) != plan.arns[s]
+    ]
+    if not plan.changes:
+        pipe.skip("update", "every service already runs its revision")
+        pipe.skip("wait", "nothing to wait for")
+    else:
+        with pipe.step("update") as step:
+            since = update_services(ctx, plan.changes, force_new_deployment=force)
+            step.detail = ", ".join(f"{c.name} -> {_short(c.target)}" for c in plan.changes)
+        with pipe.step("wait") as step:
+            progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}")
+            outcome.setdefault("final", {}).update({p.name: p.task_definition for p in progress})
+            failed = [p for p in progress if p.state == "failed"]
+            if failed:
+                step.status = "failed"
+                step.detail = "; ".join(f"{p.name}: {p.reason}" for p in failed)
+                return _rollback(ctx, plan, pipe, outcome, timeout, step.detail)
+            step.detail = "; ".join(f"{p.name} revision {p.revision} {p.rollout}" for p in progress)
+            step.detail += f" ({polls} poll{'s' if polls != 1 else ''})"
+    if no_smoke:
+        pipe.skip("smoke-test", "--no-smoke")
+    else:
+        smoke_ok, detail = _smoke(ctx, pipe)
+        if not smoke_ok and plan.changes:
+            return _rollback(ctx, plan, pipe, outcome, timeout, f"smoke test failed: {detail}")
+        if not smoke_ok:
+            outcome["error"] = Refused(f"smoke test failed: {detail}", code="smoke-test-failed")
+            return None
+    outcome["ok"] = True
+    return None
+
+
+def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
+    """render, check-secrets, images: everything that must hold before any change."""
+    from ..commands.render import render_service
+
+    with pipe.step("render") as step:
+        for name in plan.services:
+            plan.rendered[name] = render_service(ctx, name, plan.tag)
+        step.detail = ", ".join(f"{n} ({plan.rendered[n]['family']})" for n in plan.services)
+    with pipe.step("check-secrets") as step:
+        from ..commands.check_secrets import findings_for
+
+        findings = findings_for(ctx, plan.rendered)
+        errors = [f for f in findings if f.severity == "error"]
+        warnings = [f for f in findings if f.severity == "warning"]
+        step.detail = f"{len(errors)} errors, {len(warnings)} warnings"
+        if errors:
+            listed = "; ".join(f"{f.code} {f.service or ''}/{f.name or f.key or ''}" for f in errors[:5])
+            raise Refused(
+                f"check-secrets found {len(errors)} error(s): {listed}",
+                hint=f"run `arbiter-ops --env {ctx.env_name} check-secrets` for the fixes",
+                code="secrets",
+            )
+    with pipe.step("images") as step:
+        from ..images import find_image
+
+        missing = []
+        for name in plan.services:
+            repo = ctx.config.services[name].ecr_repository
+            if find_image(ctx, repo, plan.tag) is None:
+                missing.append(f"{repo}:{plan.tag}")
+        if missing:
+            raise Refused(
+                f"image(s) not in ECR: {', '.join(missing)}",
+                hint=f"push them first (`arbiter-ops push --tag {plan.tag}`)",
+                code="image-missing",
+            )
+        step.detail = f"{len(plan.services)} image(s) tagged {plan.tag} found in ECR"
+
+
+def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
+    """Read the live revisions (one DescribeServices), register what differs (or plan to)."""
+    from ..ecs import describe_services, describe_task_definition, register_unless_identical
+    from ..taskdef import identical
+
+    cfgs = [ctx.config.services[s] for s in plan.services]
+    live = describe_services(ctx, cfgs)
+    for name, cfg in zip(plan.services, cfgs, strict=True):
+        svc = live.get(cfg.ecs_service)
+        if svc is None:
+            raise Refused(
+                f"service {cfg.ecs_service} does not exist in cluster {ctx.env.cluster}",
+                hint="create the ECS services first (the guide's Step 3)",
+                code="service-missing",
+            )
+        plan.live[name] = describe_task_definition(ctx, svc["taskDefinition"])
+        if dry_run:
+            same = plan.live[name] is not None and identical(plan.live[name], plan.rendered[name])
+            plan.arns[name] = svc["taskDefinition"] if same else "(new revision)"
+            if not same:
+                plan.registered.append(name)
+            continue
+        arn, registered = register_unless_identical(ctx, plan.rendered[name], compare_with=plan.live[name])
+        plan.arns[name] = arn
+        if registered:
+            plan.registered.append(name)
+
+
+def _live_arn(plan: Plan, name: str) -> str:
+    live = plan.live.get(name)
+    return str(live["taskDefinitionArn"]) if live else ""
+
+
+def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], skip: bool, timeout: float) -> None:
+    """The gate: a failed migration stops the deploy before any service changes."""
+    if skip:
+        pipe.skip("migrate", "--no-migrate")
+        return
+    if "backend" not in plan.services:
+        pipe.skip("migrate", "the backend is not part of this deploy")
+        return
+    from ..migrations import run_migration
+    from ..state import record
+
+    with pipe.step("migrate") as step:
+        result = run_migration(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
+        outcome["migrated"] = True
+        record(ctx, "migrate", {k: v for k, v in result.as_json().items() if k != "network_configuration"})
+        step.detail = f"{result.verdict}: {result.reason}"
+        if not result.ok:
+            raise Refused(f"migration failed: {result.reason}; no service was changed", code="migration-failed")
+
+
+def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
+    from .smoke_test import run_smoke
+
+    with pipe.step("smoke-test") as step:
+        ok, checks = run_smoke(ctx)
+        failed = [c for c in checks if c.status == "fail"]
+        step.detail = "; ".join(f"{c.id}: {c.detail}" for c in failed) or f"{len(checks)} checks passed"
+        if not ok:
+            step.status = "failed"
+        return ok, step.detail
+
+
+def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], timeout: float, why: str) -> None:
+    ctx.output.warn(f"{why}; rolling back to the previous revisions")
+    with pipe.step("rollback") as step:
+        ok, detail, final = roll_back(ctx, plan.changes, timeout)
+        outcome.setdefault("final", {}).update(final)
+        step.detail = detail
+        if outcome["migrated"]:
+            step.detail += "; the database schema was NOT rolled back (migrations ran in this deploy)"
+        if not ok:
+            step.status = "failed"
+            outcome["error"] = RollbackFailed(
+                f"deploy failed ({why}) and its rollback failed: {detail}",
+                hint="a human must look now: `arbiter-ops status`, then `arbiter-ops rollback SERVICE`",
+            )
+            return
+    outcome["rolled_back"] = True
+    outcome["error"] = Refused(f"deploy failed and was rolled back: {why}", code="rolled-back")
+
+
+def _audit(ctx: Context, plan: Plan, outcome: dict[str, Any]) -> None:
+    from ..state import record
+
+    # The revisions the services run when the command ends (the contract's `task_definitions`): what the
+    # last DescribeServices showed, or the live ones when nothing was changed.
+    final = {s: _live_arn(plan, s) for s in plan.services if plan.live.get(s)}
+    final.update(outcome.get("final", {}))
+    outcome["task_definitions"] = final
+    data = {
+        "image_tag": plan.tag,
+        "services": plan.services,
+        "ok": outcome["ok"],
+        "rolled_back": outcome["rolled_back"],
+        "before": {s: _live_arn(plan, s) for s in plan.services},
+        "after": outcome["task_definitions"],
+        "error": getattr(outcome.get("error"), "message", None),
+        "caller": _caller(ctx),
+    }
+    try:
+        record(ctx, "deploy", data)
+    except OpsError as exc:
+        ctx.output.warn(f"could not write the audit record: {exc.line()}")
+
+
+def _caller(ctx: Context) -> str:
+    try:
+        from ..aws import call
+
+        return str(call(ctx.client("sts").get_caller_identity)["Arn"])
+    except Exception:  # the audit record still says who by user name
+        return "unknown"
+
+
+def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any]) -> int:
+    error: OpsError | None = outcome.get("error")
+    doc = {
+        "image_tag": plan.tag,
+        "steps": pipe.as_json(),
+        "task_definitions": outcome.get("task_definitions", {}),
+        "rolled_back": outcome["rolled_back"],
+    }
+    if error is not None:
+        doc["error"] = {"code": error.code, "message": error.line()}
+        ctx.output.error_line(error.line())
+        ctx.output.annotate("error", f"arbiter-ops deploy to {ctx.env_name} failed", error.line())
+    ok = bool(outcome["ok"])
+    verdict = f"deployed {plan.tag} to {ctx.env_name}" if ok else f"deploy of {plan.tag} to {ctx.env_name} FAILED"
+    ctx.output.step_summary(_markdown(verdict, pipe))
+
+    def text() -> None:
+        ctx.output.human.print(verdict, markup=False, style="bold green" if ok else "bold red")
+        for name, arn in doc["task_definitions"].items():
+            ctx.output.human.print(f"  {name}: {_short(arn)}", markup=False)
+
+    code = 0 if ok else (error.exit_code if error is not None else 1)
+    return finish(ctx, doc, ok, text, exit_code=code)
+
+
+def _markdown(verdict: str, pipe: Pipeline) -> str:
+    rows = "\n".join(f"| {s.name} | {s.status} | {s.duration_ms} | {s.detail.replace('|', '/')} |" for s in pipe.steps)
+    return f"### arbiter-ops: {verdict}\n\n| step | status | ms | detail |\n| --- | --- | --- | --- |\n{rows}"
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]
+
+
+def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
+    """The plan, per-service diffs, and no mutating call (no lock, no register, no migrate, no update)."""
+    pipe.skip("lock", "--dry-run")
+    error: OpsError | None = None
+    try:
+        _checks(ctx, plan, pipe)
+        with pipe.step("register") as step:
+            _register(ctx, plan, dry_run=True)
+            step.status = "skipped"
+            step.detail = (
+                f"would register {', '.join(plan.registered)}" if plan.registered else "task definitions unchanged"
+            )
+    except OpsError as exc:
+        error = exc
+    would_update = [s for s in plan.services if s in plan.registered]
+    for name in ("migrate", "update", "wait", "smoke-test", "unlock"):
+        pipe.skip(name, "--dry-run")
+    diffs = {}
+    for name in plan.services:
+        if name in plan.rendered and name in plan.live:
+            live = plan.live[name]
+            label = str(live["taskDefinitionArn"]) if live else "(none)"
+            diffs[name] = diff_text(live, plan.rendered[name], label, f"rendered {name}")
+            if diffs[name]:
+                ctx.output.err.print(diffs[name], markup=False, highlight=False)
+    doc: dict[str, Any] = {
+        "image_tag": plan.tag,
+        "dry_run": True,
+        "steps": pipe.as_json(),
+        "task_definitions": {s: _live_arn(plan, s) for s in plan.services if plan.live.get(s)},
+        "rolled_back": False,
+        "plan": {"register": plan.registered, "update": would_update, "diffs": diffs},
+    }
+    if error is not None:
+        doc["error"] = {"code": error.code, "message": error.line()}
+        ctx.output.error_line(error.line())
+
+    def text() -> None:
+        verb = "would update" if would_update else "nothing to update"
+        ctx.output.human.print(f"dry run of {plan.tag}: {verb} {', '.join(would_update)}".rstrip(), markup=False)
+
+    return finish(ctx, doc, error is None, text, exit_code=0 if error is None else error.exit_code)

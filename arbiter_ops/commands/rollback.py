@@ -1,0 +1,88 @@
+"""`rollback SERVICE [--to-revision N]`: put a service back on an earlier task definition, and wait."""
+
+from __future__ import annotations
+
+from ..context import Context
+from ..errors import Refused
+from ..runner import finish
+from ..services import Change, update_services, wait_stable
+
+DEFAULT_TIMEOUT = 900.0
+
+
+def previous_revision(ctx: Context, service: str, current: str) -> str | None:
+    """The revision this service ran before the deploy that put ``current`` there (audit records), else
+    the revision numbered one lower, if it exists."""
+    from ..ecs import describe_task_definition
+    from ..state import latest
+
+    for entry in latest(ctx, "deploy", limit=25):
+        before = (entry.get("before") or {}).get(service)
+        after = (entry.get("after") or {}).get(service)
+        if after == current and before and before != current:
+            return str(before)
+    family, _, number = current.rpartition(":")
+    if number.isdigit() and int(number) > 1:
+        td = describe_task_definition(ctx, f"{family.rsplit('/', 1)[-1]}:{int(number) - 1}")
+        if td is not None:
+            return str(td["taskDefinitionArn"])
+    return None
+
+
+def rollback_command(ctx: Context, service: str, *, to_revision: int | None, timeout: float | None) -> int:
+    from ..ecs import describe_services, describe_task_definition
+    from ..state import acquire_lock, record
+
+    cfg = ctx.config.service(service)
+    ctx.confirm_production(f"roll back {service}")
+    lock = acquire_lock(ctx, f"rollback {service}")
+    try:
+        live = describe_services(ctx, [cfg]).get(cfg.ecs_service)
+        if live is None:
+            raise Refused(f"service {cfg.ecs_service} does not exist in cluster {ctx.env.cluster}")
+        current = str(live["taskDefinition"])
+        if to_revision is not None:
+            td = describe_task_definition(ctx, f"{cfg.family}:{to_revision}")
+            if td is None:
+                raise Refused(f"revision {to_revision} of {cfg.family} does not exist", code="no-such-revision")
+            target = str(td["taskDefinitionArn"])
+        else:
+            found = previous_revision(ctx, service, current)
+            if found is None:
+                raise Refused(f"no earlier revision of {cfg.family} to return to", hint="pass --to-revision N")
+            target = found
+        if target == current:
+            return finish(
+                ctx,
+                {"service": service, "from": current, "to": target, "changed": False},
+                True,
+                lambda: ctx.output.human.print(f"{service} already runs {target.rsplit('/', 1)[-1]}", markup=False),
+            )
+        change = Change(service, cfg.ecs_service, current, target)
+        ctx.output.info(f"rolling {service} back: {current.rsplit('/', 1)[-1]} -> {target.rsplit('/', 1)[-1]}")
+        since = update_services(ctx, [change])
+        (progress,), _ = wait_stable(ctx, [change], timeout or DEFAULT_TIMEOUT, since, f"rolling back {service}")
+        ok = progress.state == "done"
+        record(
+            ctx,
+            "deploy",
+            {
+                "action": "rollback",
+                "services": [service],
+                "ok": ok,
+                "before": {service: current},
+                "after": {service: target},
+            },
+        )
+    finally:
+        lock.release()
+    doc = {"service": service, "from": current, "to": target, "changed": True}
+    if not ok:
+        doc["error"] = {"code": "rollback-failed", "message": progress.reason}
+        ctx.output.error_line(f"rollback of {service} did not settle: {progress.reason}")
+    return finish(
+        ctx,
+        doc,
+        ok,
+        lambda: ctx.output.human.print(f"{service} now runs {target.rsplit('/', 1)[-1]}", markup=False),
+    )

@@ -1,0 +1,68 @@
+"""`status`: one table of the environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..context import Context
+from ..runner import finish
+
+
+def status_command(ctx: Context) -> int:
+    from ..ecs import describe_services, describe_task_definition, image_tag_of
+    from ..state import latest, lock_holder
+
+    cfgs = ctx.config.services
+    live = describe_services(ctx, list(cfgs.values()))
+    rows: list[dict[str, Any]] = []
+    for name, cfg in cfgs.items():
+        svc = live.get(cfg.ecs_service)
+        if svc is None:
+            rows.append({"service": name, "status": "MISSING"})
+            continue
+        td = describe_task_definition(ctx, svc["taskDefinition"]) or {}
+        primary = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), {})
+        rows.append(
+            {
+                "service": name,
+                "status": svc.get("status"),
+                "task_definition": svc.get("taskDefinition"),
+                "image_tag": image_tag_of(td, cfg.container) if td else None,
+                "desired": svc.get("desiredCount"),
+                "running": svc.get("runningCount"),
+                "pending": svc.get("pendingCount"),
+                "rollout": primary.get("rolloutState"),
+                "deployments": len(svc.get("deployments", [])),
+                "latest_event": (svc.get("events") or [{}])[0].get("message"),
+            }
+        )
+    deploys = latest(ctx, "deploy", limit=5)
+    holder = lock_holder(ctx)
+    doc = {"cluster": ctx.env.cluster, "services": rows, "last_deploys": deploys, "lock": holder}
+    ok = all(r.get("status") == "ACTIVE" and r.get("running") == r.get("desired") for r in rows)
+
+    def text() -> None:
+        from rich.table import Table
+
+        table = Table(title=f"{ctx.env_name} ({ctx.env.cluster})", title_justify="left")
+        for col in ("service", "revision", "image", "running/desired", "pending", "rollout", "latest event"):
+            table.add_column(col, overflow="fold", max_width=50 if col == "latest event" else None)
+        for r in rows:
+            table.add_row(
+                r["service"],
+                str(r.get("task_definition", "")).rsplit("/", 1)[-1],
+                str(r.get("image_tag") or "-"),
+                f"{r.get('running', '-')}/{r.get('desired', '-')}",
+                str(r.get("pending", "-")),
+                str(r.get("rollout") or r.get("status")),
+                str(r.get("latest_event") or ""),
+            )
+        ctx.output.print_rich(table)
+        if holder:
+            ctx.output.human.print(f"locked by {holder}", markup=False, style="yellow")
+        for d in deploys:
+            what = d.get("action") or f"deploy {d.get('image_tag')}"
+            verdict = "ok" if d.get("ok") else ("rolled back" if d.get("rolled_back") else "FAILED")
+            ctx.output.human.print(f"  {d.get('at')}  {d.get('who')}  {what}  {verdict}", markup=False)
+
+    return finish(ctx, doc, ok, text, exit_code=0)

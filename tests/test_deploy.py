@@ -1,0 +1,155 @@
+"""`deploy` against the sandbox over HTTP: call budget, idempotence, refusals, rollback, exit 4."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import sandbox_client
+
+MUTATING = ("Register", "Update", "Put", "Delete", "Run", "Stop", "Create", "Tag")
+
+
+def _ops(doc: dict[str, Any]) -> dict[str, int]:
+    """Logical calls by operation name (without the service prefix)."""
+    out: dict[str, int] = {}
+    for key, n in doc["api_calls"]["by_operation"].items():
+        op = key.split(":", 1)[1]
+        out[op] = out.get(op, 0) + n
+    return out
+
+
+def _step(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(s for s in doc["steps"] if s["name"] == name)
+
+
+def _revisions(sandbox: Any) -> dict[str, str]:
+    ecs = sandbox_client(sandbox, "ecs")
+    services = ecs.describe_services(cluster="arbiter-ai", services=["backend", "frontend"])["services"]
+    return {s["serviceName"]: s["taskDefinition"].rsplit("/", 1)[-1] for s in services}
+
+
+def deploy(cli: Any, *args: str) -> Any:
+    return cli("--output", "json", "deploy", *args)
+
+
+def test_both_services_deploy_within_the_call_budget(sandbox, cli) -> None:
+    r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["ok"] is True and doc["image_tag"] == "v2" and doc["rolled_back"] is False
+    assert [s["name"] for s in doc["steps"]] == [
+        "lock",
+        "render",
+        "check-secrets",
+        "images",
+        "register",
+        "migrate",
+        "update",
+        "wait",
+        "smoke-test",
+        "unlock",
+    ]
+    assert doc["task_definitions"] == {
+        "backend": "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-backend:2",
+        "frontend": "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-frontend:2",
+    }
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:2", "frontend": "arbiter-frontend:2"}
+    ops = _ops(doc)
+    polls = int(_step(doc, "wait")["detail"].rsplit("(", 1)[1].split()[0])
+    # 4 per service + 1 DescribeServices for the live revisions + 1 per poll for all services together
+    # + 1 GetSecretValue per distinct secret + at most 5 for lock, audit and identity.
+    for op in ("DescribeTaskDefinition", "DescribeImages", "RegisterTaskDefinition", "UpdateService"):
+        assert ops[op] == 2, (op, ops)
+    assert ops["DescribeServices"] == 1 + polls
+    assert ops["GetSecretValue"] == 1
+    lock_audit_identity = sum(
+        n for k, n in doc["api_calls"]["by_operation"].items() if k.startswith(("dynamodb:", "sts:"))
+    )
+    assert lock_audit_identity <= 5
+    assert doc["api_calls"]["total"] == 8 + 1 + polls + 1 + lock_audit_identity
+    assert "desiredCount" not in str(doc)  # and the desired count stayed
+    ecs = sandbox_client(sandbox, "ecs")
+    assert all(
+        s["desiredCount"] == 2
+        for s in ecs.describe_services(cluster="arbiter-ai", services=["backend", "frontend"])["services"]
+    )
+
+
+def test_the_same_tag_again_changes_nothing(sandbox, cli) -> None:
+    assert deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke").code == 0
+    again = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert again.code == 0, again.err
+    ops = _ops(again.json())
+    assert ops.get("RegisterTaskDefinition", 0) == 0 and ops.get("UpdateService", 0) == 0
+    assert _step(again.json(), "update")["status"] == "skipped"
+
+
+def test_force_new_deployment_restarts_on_the_same_revision(sandbox, cli) -> None:
+    r = deploy(cli, "--image-tag", "v1", "--no-migrate", "--no-smoke", "--force-new-deployment")
+    assert r.code == 0, r.err
+    ops = _ops(r.json())
+    assert ops.get("RegisterTaskDefinition", 0) == 0 and ops["UpdateService"] == 2
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+
+
+def test_image_missing_in_ecr_is_refused_before_any_change(sandbox, cli) -> None:
+    r = deploy(cli, "--image-tag", "v9", "--no-smoke")
+    assert r.code == 1
+    doc = r.json()
+    assert doc["error"]["code"] == "image-missing" and "arbiter-ai/backend:v9" in doc["error"]["message"]
+    assert not any(op.startswith(MUTATING) for op in _ops(doc) if op not in ("PutItem", "DeleteItem"))
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+
+
+def test_a_failed_rollout_is_rolled_back(sandbox, cli) -> None:
+    sandbox.aws.ecs.fail_next_deployment("backend")
+    r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 1, r.err
+    doc = r.json()
+    assert doc["ok"] is False and doc["rolled_back"] is True
+    assert _step(doc, "wait")["status"] == "failed" and _step(doc, "rollback")["status"] == "ok"
+    assert doc["task_definitions"]["backend"].endswith("arbiter-backend:1")
+    assert doc["task_definitions"]["frontend"].endswith("arbiter-frontend:1")
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+
+
+def test_a_failed_rollback_exits_4(sandbox, cli) -> None:
+    sandbox.aws.ecs.fail_next_deployment("backend", count=2)  # the rollout and then its rollback
+    r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 4, r.err
+    doc = r.json()
+    assert _step(doc, "rollback")["status"] == "failed" and doc["error"]["code"] == "rollback-failed"
+
+
+def test_a_failed_migration_changes_no_service(sandbox, cli) -> None:
+    sandbox.aws.ecs.task_outcome(command_contains="alembic", exit_code=1, log_lines=["ERROR boom"])
+    r = deploy(cli, "--image-tag", "v2", "--no-smoke")
+    assert r.code == 1, r.err
+    doc = r.json()
+    assert _step(doc, "migrate")["status"] == "failed"
+    assert "UpdateService" not in _ops(doc)
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+    assert "ERROR boom" in r.err
+
+
+def test_dry_run_makes_no_mutating_call(sandbox, cli) -> None:
+    r = deploy(cli, "--image-tag", "v2", "--dry-run")
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert doc["dry_run"] is True and doc["plan"]["register"] == ["backend", "frontend"]
+    assert "backend:v2" in doc["plan"]["diffs"]["backend"]
+    assert not [op for op in _ops(doc) if op.startswith(MUTATING)]
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+
+
+def test_one_service_only(sandbox, cli) -> None:
+    r = deploy(cli, "frontend", "--image-tag", "v2", "--no-smoke")
+    assert r.code == 0, r.err
+    assert _step(r.json(), "migrate")["status"] == "skipped"
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:2"}
+
+
+def test_bad_inputs(sandbox, cli) -> None:
+    assert deploy(cli, "nope", "--image-tag", "v2").code == 2
+    assert deploy(cli, "--image-tag", "bad tag!").code == 2
+    assert deploy(cli, "--image-tag", "v2", "--timeout", "-1").code == 2
