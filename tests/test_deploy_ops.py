@@ -1,0 +1,124 @@
+"""Deploys as processes (the lock, SIGINT), under injected faults, and rollback / status / unlock / bootstrap."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from conftest import sandbox_client
+
+from arbiter_ops.config import load_config
+from arbiter_ops.context import Context, Options
+from arbiter_ops.output import Output
+from arbiter_ops.state import lock_holder
+
+
+def _spawn(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "arbiter_ops", "--output", "json", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "ARBITER_OPS_POLL_INTERVAL": "0.2"},
+    )
+
+
+def _ctx() -> Context:
+    return Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
+
+
+def test_two_deploys_at_once_one_proceeds_the_other_names_the_holder(sandbox) -> None:
+    sandbox.aws.ecs.set_progress("timed", step_seconds=1.0)  # the winner holds the lock for a few seconds
+    first, second = (
+        _spawn("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke"),
+        _spawn("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke"),
+    )
+    results = []
+    for proc in (first, second):
+        out, err = proc.communicate(timeout=120)
+        results.append((proc.returncode, json.loads(out), err))
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 3], results
+    loser = next(doc for code, doc, _ in results if code == 3)
+    assert loser["error"]["code"] == "locked"
+    assert "local is locked by" in loser["error"]["message"] and "(deploy v2, since" in loser["error"]["message"]
+    assert lock_holder(_ctx()) is None
+
+
+def test_sigint_during_the_wait_releases_the_lock(sandbox) -> None:
+    sandbox.aws.ecs.set_progress("timed", step_seconds=30.0)  # the rollout will not finish by itself
+    proc = _spawn("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    ctx = _ctx()
+    deadline = time.monotonic() + 60
+    while not _updated(sandbox):  # UpdateService sent: the deploy is in its wait loop
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert lock_holder(ctx) is not None
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert lock_holder(ctx) is None
+
+
+def _updated(sandbox: Any) -> bool:
+    services = sandbox.aws.ecs.state()["services"]
+    return any(len(s.get("deployments", [])) > 1 for s in services)
+
+
+def test_ten_deploys_in_a_row_under_throttling_and_5xx(sandbox, cli) -> None:
+    sandbox.aws.faults.add({"kind": "throttle", "operation": "*", "probability": 0.3, "seed": 7})
+    sandbox.aws.faults.add({"kind": "error", "status": 503, "operation": "*", "probability": 0.05, "seed": 11})
+    for i in range(10):
+        tag = ("v2", "v1")[i % 2]
+        r = cli("--output", "json", "deploy", "--image-tag", tag, "--no-migrate", "--no-smoke")
+        assert r.code == 0, (i, r.err)
+        doc = r.json()
+        by_op = doc["api_calls"]["by_operation"]
+        assert by_op["ecs:RegisterTaskDefinition"] == 2, (i, by_op)  # exactly one new revision per service
+        assert doc["api_calls"]["attempts"] > doc["api_calls"]["total"] or i < 2  # faults really fired
+    revisions = sandbox_client(sandbox, "ecs").list_task_definitions(familyPrefix="arbiter-backend")
+    assert len(revisions["taskDefinitionArns"]) == 11
+
+
+def test_rollback_status_and_unlock(sandbox, cli) -> None:
+    assert cli("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke").code == 0
+    status = cli("--output", "json", "status")
+    assert status.code == 0, status.err
+    doc = status.json()
+    backend = next(s for s in doc["services"] if s["service"] == "backend")
+    assert backend["image_tag"] == "v2" and backend["running"] == backend["desired"] == 2
+    assert doc["last_deploys"][0]["image_tag"] == "v2" and doc["last_deploys"][0]["ok"] is True
+    back = cli("--output", "json", "rollback", "backend")
+    assert back.code == 0, back.err
+    assert back.json()["to"].endswith("arbiter-backend:1")
+    again = cli("--output", "json", "rollback", "backend", "--to-revision", "2")
+    assert again.code == 0 and again.json()["to"].endswith("arbiter-backend:2")
+    assert cli("rollback", "backend", "--to-revision", "99").code == 1
+    # unlock --force clears a crashed run's lock
+    from arbiter_ops.state import acquire_lock
+
+    acquire_lock(_ctx(), "deploy crashed")
+    assert cli("deploy", "--image-tag", "v1", "--no-migrate", "--no-smoke").code == 3
+    assert cli("unlock").code == 2
+    cleared = cli("--output", "json", "unlock", "--force")
+    assert cleared.code == 0 and "deploy crashed" in cleared.json()["cleared"]
+    assert lock_holder(_ctx()) is None
+
+
+def test_bootstrap_is_idempotent(sandbox, cli) -> None:
+    sandbox_client(sandbox, "dynamodb").delete_table(TableName="arbiter-ops-state")
+    missing = cli("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert missing.code == 3 and "bootstrap" in missing.err
+    first = cli("--output", "json", "bootstrap")
+    assert first.code == 0, first.err
+    assert "dynamodb table arbiter-ops-state" in first.json()["created"]
+    assert set(first.json()["policies"]) >= {"deploy", "smoke-test", "check-secrets", "push", "migrate"}
+    second = cli("--output", "json", "bootstrap")
+    assert second.json()["created"] == []
