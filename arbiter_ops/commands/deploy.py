@@ -211,13 +211,12 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], 
     if "backend" not in plan.services:
         pipe.skip("migrate", "the backend is not part of this deploy")
         return
-    from ..migrations import run_migration
-    from ..state import record
+    from ..migrations import record_migration, run_migration
 
     with pipe.step("migrate") as step:
         result = run_migration(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
         outcome["migrated"] = True
-        record(ctx, "migrate", {k: v for k, v in result.as_json().items() if k != "network_configuration"})
+        record_migration(ctx, result)
         step.detail = f"{result.verdict}: {result.reason}"
         if not result.ok:
             raise Refused(f"migration failed: {result.reason}; no service was changed", code="migration-failed")

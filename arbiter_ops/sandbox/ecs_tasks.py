@@ -141,6 +141,7 @@ class OverlayTask:
     stopped_reason: str | None = None
     stop_requested: bool = False
     logs_written: int = 0
+    last_log_ms: int = 0  # two writes in one millisecond must still read back in order
     version: int = 1
     ticker: Ticker = field(default_factory=Ticker)
 
@@ -242,8 +243,9 @@ class OverlayTask:
         if target.group not in backend.groups:  # only seeded/adopted service tasks skip the preflight check
             return
         backend.ensure_log_stream(target.group, target.stream)
-        start = int(time.time() * 1000)
+        start = max(int(time.time() * 1000), self.last_log_ms + 1)
         events = [{"timestamp": start + i, "message": line} for i, line in enumerate(lines)]
+        self.last_log_ms = start + len(lines) - 1
         backend.put_log_events(target.group, target.stream, events)
         self.logs_written = upto
 

@@ -107,6 +107,7 @@ class LocalSandbox:
         if self.with_postgres:
             pg_thread.join(timeout=60)
         self.endpoints = LocalEndpoints(aws_url, stripe_url, api_url, os.getpid(), _owner=self)
+        self.aws.reset()  # moto's state is process-wide: a sandbox started earlier in this process left some
         self._seed()
         return self.endpoints
 
