@@ -98,6 +98,49 @@ def check_secrets(
         return check_secrets_command(run.ctx, services or [], task_defs=task_def)
 
 
+@app.command()
+def push(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to push (default: all)."),
+    tag: str | None = typer.Option(
+        None, "--tag", "--image-tag", help="Image tag (default: the short git SHA; --image-tag as in deploy)."
+    ),
+    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Push even with uncommitted changes."),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild and push a tag already in ECR (refused by IMMUTABLE repositories)."
+    ),
+    no_create: bool = typer.Option(False, "--no-create", help="Fail instead of creating a missing ECR repository."),
+) -> int:
+    """Build each service's image and push it to ECR under an immutable tag.
+
+    ECR login with the authorization token (password on stdin), docker build of the service's context
+    (platform linux/amd64 by default), docker push, and the pushed digest. A tag already in ECR is skipped:
+    nothing is built. A missing repository is created with IMMUTABLE tags and scan on push.
+    """
+    with _run(ctx, "push") as run:
+        from .commands.push import push_command
+
+        return push_command(run.ctx, services or [], tag=tag, allow_dirty=allow_dirty, force=force, no_create=no_create)
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    services: list[str] = typer.Argument(None, help="Services to promote (default: all)."),
+    from_tag: str = typer.Option(..., "--from-tag", help="The tag the image has now."),
+    to_tag: str = typer.Option(..., "--to-tag", help="The tag to give it."),
+) -> int:
+    """Give an image already in ECR another tag, without rebuilding (BatchGetImage + PutImage).
+
+    Idempotent: a tag that already names the same image is left alone. In an IMMUTABLE repository a tag
+    that names another image is never moved.
+    """
+    with _run(ctx, "promote") as run:
+        from .commands.promote import promote_command
+
+        return promote_command(run.ctx, services or [], from_tag=from_tag, to_tag=to_tag)
+
+
 def _positive_timeout(value: float | None) -> float | None:
     if value is not None and value <= 0:
         raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")

@@ -23,7 +23,9 @@ from rich.console import Console
 
 # Keys whose values are secret. Plain configuration that the guide also keeps in the secret (APP_ENV,
 # AWS_REGION, APP_BASE_URL, ...) is not registered: redacting "production" everywhere would garble output.
-SENSITIVE_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_URL$|_DSN$", re.IGNORECASE)
+SENSITIVE_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$", re.IGNORECASE)
+# A URL is secret when it carries a password (DATABASE_URL, REDIS_URL); APP_BASE_URL is public.
+URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.IGNORECASE)
 
 
 class Redactor:
@@ -40,8 +42,8 @@ class Redactor:
                 self._values.add(value)
 
     def add_payload(self, payload: Any) -> None:
-        """Register a fetched secret payload: a JSON object's values under sensitive keys (URLs too:
-        they carry passwords), or the whole string when it is not a JSON object."""
+        """Register a fetched secret payload: a JSON object's values under sensitive keys and URLs that
+        carry a password, or the whole string when it is not a JSON object."""
         data = payload
         if isinstance(payload, str):
             try:
@@ -52,7 +54,7 @@ class Redactor:
             self.add(payload)
             return
         for key, value in data.items():
-            if SENSITIVE_KEY.search(str(key)):
+            if SENSITIVE_KEY.search(str(key)) or (isinstance(value, str) and URL_WITH_PASSWORD.match(value)):
                 self.add(value if isinstance(value, str) else json.dumps(value))
 
     def clear(self) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytest_plugins = ["aws_world"]  # the AWS sandbox's own fixtures (aws, aws_client, world)
+pytest_plugins = ["aws_world", "docker_world"]  # fixtures: the AWS sandbox; a real Docker engine + registry
 REQUIRE_REAL = os.environ.get("ARBITER_OPS_REQUIRE_REAL") == "1"
 
 

@@ -53,6 +53,7 @@ Reply = tuple[int, dict[str, str], bytes]
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 _CBOR_PATH = re.compile(r"^/service/[^/]+/operation/([^/]+)$")
 _REST_XML = {"s3", "route53", "cloudfront"}
+_ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921."
 _REASONS = {
     200: "OK",
     400: "Bad Request",
@@ -215,6 +216,9 @@ class AwsSandbox:
         self._moto: Callable[..., Iterable[bytes]] | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        # ECR bridge: a RegistryBridge (sandbox/registry.py) attached by tests that run a real registry; it
+        # answers ECR's auth token and keeps ECR's image list in step with the registry. None: plain moto.
+        self.registry: Any = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @property
@@ -231,6 +235,10 @@ class AwsSandbox:
                 return  # one line per AWS call drowns test output; errors are still logged
 
         from moto import settings
+
+        from .moto_fixes import apply as apply_moto_fixes
+
+        apply_moto_fixes()
 
         if os.environ.get("MOTO_ACM_VALIDATION_WAIT") == "0":  # moto was imported before us: same effect
             settings.ACM_VALIDATION_WAIT = 0
@@ -278,6 +286,10 @@ class AwsSandbox:
         apply_latency(fault)
         if fault is not None and fault.kind != "latency":
             return _send(start_response, fault_reply(fault, call))
+        if self.registry is not None and call.target and call.target.startswith(_ECR_TARGET_PREFIX):
+            reply = self.registry.handle(call, environ, self._moto)
+            if reply is not None:
+                return _send(start_response, reply)
         if call.target and call.target.startswith(TARGET_PREFIX):
             reply = self._ecs(environ, call)
             if reply is not None:
