@@ -22,6 +22,12 @@ DEFAULT_CONFIG_NAME = "arbiter-ops.toml"
 LOCAL_ACCOUNT_ID = "123456789012"  # the sandbox's account (moto's default)
 
 
+def _account_id(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"\d{12}", value):
+        raise ValueError("expected a 12-digit AWS account id")
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -50,12 +56,7 @@ class EnvironmentConfig(Strict):
     profile: str | None = None
     endpoint_url: str | None = None
 
-    @field_validator("account_id")
-    @classmethod
-    def _account(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d{12}", v):
-            raise ValueError("expected a 12-digit AWS account id")
-        return v
+    _account = field_validator("account_id")(classmethod(lambda cls, v: _account_id(v)))
 
 
 class ServiceConfig(Strict):
@@ -112,12 +113,7 @@ class Config(Strict):
     services: dict[str, ServiceConfig]
     source: str = "built-in defaults"
 
-    @field_validator("account_id")
-    @classmethod
-    def _account(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d{12}", v):
-            raise ValueError("expected a 12-digit AWS account id")
-        return v
+    _account = field_validator("account_id")(classmethod(lambda cls, v: _account_id(v)))
 
     def environment(self, name: str) -> EnvironmentConfig:
         if name not in self.environments:
