@@ -122,3 +122,13 @@ def test_bootstrap_is_idempotent(sandbox, cli) -> None:
     assert set(first.json()["policies"]) >= {"deploy", "smoke-test", "check-secrets", "push", "migrate"}
     second = cli("--output", "json", "bootstrap")
     assert second.json()["created"] == []
+
+
+def test_the_smoke_test_policy_printed_by_bootstrap_is_the_documented_read_only_one(sandbox, cli) -> None:
+    from conftest import ROOT
+
+    doc = cli("--output", "json", "bootstrap").json()
+    printed = {a for s in doc["policies"]["smoke-test"]["Statement"] for a in s["Action"]}
+    documented = json.loads((ROOT / "docs" / "smoke-test-iam.json").read_text())
+    assert printed == {a for s in documented["Statement"] for a in s["Action"]}
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get", "Query")) for a in printed)

@@ -1,0 +1,240 @@
+"""HTTP checks against the environment's base URL: what a user's browser and the frontend do first.
+
+httpx with a timeout per request (``[smoke] timeout``), redirects not followed unless
+``[smoke] follow_redirects`` (a redirect is usually a wrong path or a missing trailing slash, and following
+it would hide that), TLS verified everywhere but the local sandbox. Connection errors, timeouts and 5xx are
+retried ``[smoke] retries`` times with jittered backoff (tenacity): one blip passes, an outage fails.
+
+The signed-in checks mint a short-lived HS256 token signed with the environment's NEXTAUTH_SECRET (how the
+frontend authenticates to the backend). Both the secret and the token go to the redactor the moment they
+exist, and neither is ever put in a detail.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import __version__
+from ..aws import call, error_code
+from ..output import REDACTOR
+from . import (
+    HTTP_BACKOFF_INITIAL,
+    HTTP_BACKOFF_JITTER,
+    HTTP_BACKOFF_MAX,
+    CheckFailed,
+    CheckRun,
+    Outcome,
+    check,
+    failed,
+    passed,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+TOKEN_TTL_S = 300  # the contract's ceiling: five minutes
+NEXTAUTH_SECRET = "NEXTAUTH_SECRET"
+BODY_REASON_CHARS = 120
+
+
+@dataclass
+class Answer:
+    response: httpx.Response
+    attempts: int
+    elapsed_ms: int
+
+
+def _request(run: CheckRun, method: str, path: str, token: str | None = None, body: Any = None) -> Answer:
+    """One request with bounded retries; raises :class:`CheckFailed` naming why it got no answer."""
+    import httpx
+    from tenacity import (
+        Retrying,
+        retry_if_exception_type,
+        retry_if_result,
+        stop_after_attempt,
+        wait_exponential,
+        wait_random,
+    )
+
+    ctx = run.ctx
+    smoke = ctx.config.smoke
+    url = ctx.base_url() + path
+    headers = {"User-Agent": f"arbiter-ops/{__version__} smoke-test", "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    retrying = Retrying(
+        stop=stop_after_attempt(smoke.retries + 1),
+        # 0.5 s, 1 s, 2 s, ... at most 4 s, plus up to 0.25 s of jitter (tenacity 8 and 9 alike)
+        wait=wait_exponential(multiplier=HTTP_BACKOFF_INITIAL, max=HTTP_BACKOFF_MAX)
+        + wait_random(0, HTTP_BACKOFF_JITTER),
+        retry=retry_if_exception_type(httpx.TransportError) | retry_if_result(lambda r: r.status_code >= 500),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,  # the last answer
+        reraise=True,
+    )
+    with httpx.Client(
+        timeout=smoke.timeout,
+        follow_redirects=smoke.follow_redirects,
+        verify=not ctx.is_local,  # the sandbox speaks plain HTTP on 127.0.0.1; everything else is TLS
+        headers=headers,
+    ) as client:
+        try:
+            response = retrying(client.request, method, url, json=body)
+        except httpx.TimeoutException:
+            raise CheckFailed(f"{method} {url} timed out after {smoke.timeout:g} s ({_attempts(retrying)})") from None
+        except httpx.TransportError as exc:
+            raise CheckFailed(f"{method} {url}: {_transport_reason(exc)} ({_attempts(retrying)})") from None
+    attempts = int(retrying.statistics.get("attempt_number", 1))
+    return Answer(response, attempts, int(response.elapsed.total_seconds() * 1000))
+
+
+def _attempts(retrying: Any) -> str:
+    n = int(retrying.statistics.get("attempt_number", 1))
+    return f"{n} attempt{'s' if n != 1 else ''}"
+
+
+def _transport_reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text or "SSL" in text:
+        return f"TLS failed: {text[:200]}"
+    if type(exc).__name__ == "ConnectError":
+        return f"cannot connect: {text[:200]}"
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _reason(response: httpx.Response) -> str:
+    """The app's own short reason for an error (FastAPI's ``{"detail": ...}``), if it gave one."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({detail[:BODY_REASON_CHARS]})" if isinstance(detail, str) and detail else ""
+
+
+def _not_ok(method: str, path: str, answer: Answer) -> str:
+    """Why an answer that is not 200 fails, naming the status and what it usually means."""
+    response = answer.response
+    status = response.status_code
+    if 300 <= status < 400:
+        location = response.headers.get("location", "?")
+        return (
+            f"{method} {path} answered {status} redirect to {location}; redirects are not followed "
+            "(fix the path, or set [smoke] follow_redirects = true)"
+        )
+    after = f" after {answer.attempts} attempts" if answer.attempts > 1 else ""
+    return f"{method} {path} answered {status}{_reason(response)}{after}"
+
+
+def _ok_detail(method: str, path: str, answer: Answer, extra: str = "") -> str:
+    retried = f" after {answer.attempts} attempts" if answer.attempts > 1 else ""
+    return f"{method} {path} answered 200{extra} in {answer.elapsed_ms} ms{retried}"
+
+
+def _json(response: httpx.Response) -> Any:
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+@check("http-health", kind="http")
+def http_health(run: CheckRun) -> Outcome:
+    path = run.ctx.config.smoke.health_path
+    answer = _request(run, "GET", path)
+    if answer.response.status_code != 200:
+        return failed(_not_ok("GET", path, answer))
+    return passed(_ok_detail("GET", path, answer))
+
+
+@check("http-catalog", kind="http")
+def http_catalog(run: CheckRun) -> Outcome:
+    path = run.ctx.config.smoke.catalog_path
+    answer = _request(run, "GET", path)
+    if answer.response.status_code != 200:
+        return failed(_not_ok("GET", path, answer))
+    if _json(answer.response) is None:
+        kind = answer.response.headers.get("content-type", "no content type")
+        return failed(f"GET {path} answered 200 but not JSON ({kind}): is /api/* routed to the frontend?")
+    return passed(_ok_detail("GET", path, answer, " with JSON"))
+
+
+# -- signed in ---------------------------------------------------------------------------------
+def smoke_token(run: CheckRun) -> str:
+    """The run's token (minted once for both signed-in checks), signed with the environment's NEXTAUTH_SECRET."""
+
+    def mint() -> str:
+        from ..jwt import mint_hs256
+
+        ctx = run.ctx
+        smoke = ctx.config.smoke
+        secret = _nextauth_secret(run)
+        token = mint_hs256(secret, smoke.identity_sub, smoke.identity_email, ttl_s=TOKEN_TTL_S)
+        REDACTOR.add(token)
+        return token
+
+    token: str = run.memo("token", mint)
+    return token
+
+
+def _nextauth_secret(run: CheckRun) -> str:
+    """NEXTAUTH_SECRET from the environment's secret, under the key the backend's config maps it to."""
+    from botocore.exceptions import ClientError
+
+    ctx = run.ctx
+    backend = ctx.config.services.get("backend")
+    key = backend.secrets.get(NEXTAUTH_SECRET, NEXTAUTH_SECRET) if backend else NEXTAUTH_SECRET
+    where = f"secret {ctx.secret_id}"
+    try:
+        text = call(ctx.client("secretsmanager").get_secret_value, SecretId=ctx.secret_id).get("SecretString")
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise CheckFailed(f"cannot mint the smoke-test token: {where} does not exist") from None
+        raise
+    REDACTOR.add_payload(text)  # first thing: nothing downstream may print it
+    try:
+        payload = json.loads(text or "")
+    except ValueError:
+        payload = None  # never format the error: it quotes the payload
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value:
+        raise CheckFailed(f"cannot mint the smoke-test token: {where} has no {key} key")
+    REDACTOR.add(value)
+    return value
+
+
+def _refused(path: str, method: str, answer: Answer, run: CheckRun) -> str:
+    reason = _not_ok(method, path, answer)
+    if answer.response.status_code in (401, 403):
+        reason += (
+            f": the backend refused a token signed with NEXTAUTH_SECRET of {run.ctx.secret_id} "
+            "(does the running backend use that secret?)"
+        )
+    return reason
+
+
+@check("http-sign-in", kind="http", clients=("secretsmanager",))
+def http_sign_in(run: CheckRun) -> Outcome:
+    smoke = run.ctx.config.smoke
+    path = smoke.sign_in_path
+    answer = _request(run, "GET", path, token=smoke_token(run))
+    if answer.response.status_code != 200:
+        return failed(_refused(path, "GET", answer, run))
+    return passed(_ok_detail("GET", path, answer, f" for {smoke.identity_email}"))
+
+
+@check("http-query", kind="http", clients=("secretsmanager",))
+def http_query(run: CheckRun) -> Outcome:
+    smoke = run.ctx.config.smoke
+    path = smoke.query_path
+    answer = _request(run, "POST", path, token=smoke_token(run), body={"query": smoke.query_text})
+    if answer.response.status_code != 200:
+        return failed(_refused(path, "POST", answer, run))
+    data = _json(answer.response)
+    text = data.get("answer") if isinstance(data, dict) else None
+    if not isinstance(text, str) or not text.strip():
+        what = "no JSON" if data is None else "an empty or missing answer"
+        return failed(f"POST {path} answered 200 with {what}")
+    return passed(_ok_detail("POST", path, answer, f" with a {len(text)}-character answer"))

@@ -1,0 +1,134 @@
+"""The HTTP checks against the Arbiter API stand-in over real HTTP: what each watches, retries (a blip
+passes, an outage fails), timeouts, redirects, and all four in flight at once."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+HTTP_IDS = {"http-health", "http-catalog", "http-sign-in", "http-query"}
+
+
+def smoke(cli: Any, *args: str) -> tuple[Any, dict[str, dict[str, Any]]]:
+    result = cli("smoke-test", "--output", "json", *args)
+    return result, {c["id"]: c for c in result.json()["checks"]}
+
+
+def failures(checks: dict[str, dict[str, Any]]) -> dict[str, str]:
+    return {i: c["detail"] for i, c in checks.items() if c["status"] == "fail"}
+
+
+def config(tmp_path: Path, **smoke_settings: Any) -> str:
+    """A config file whose [smoke] table has these settings."""
+    lines = ["[smoke]"]
+    for key, value in smoke_settings.items():
+        lines.append(f"{key} = {json.dumps(value)}")
+    path = tmp_path / "smoke.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_health_503_fails_after_bounded_retries(sandbox, cli) -> None:
+    sandbox.api.set_mode(health_status=503)
+    result, checks = smoke(cli)
+    assert result.code == 1
+    assert failures(checks) == {"http-health": "GET /health answered 503 after 3 attempts"}  # retries = 2
+
+
+def test_one_blip_is_not_a_failure(sandbox, cli) -> None:
+    sandbox.api.faults.add({"kind": "error", "operation": "GET /health", "status": 502, "count": 1})
+    result, checks = smoke(cli, "--only", "http-health")
+    assert result.code == 0
+    assert checks["http-health"]["detail"].endswith("after 2 attempts")
+
+
+def test_an_outage_fails_every_http_check_and_nothing_else(sandbox, cli, tmp_path) -> None:
+    sandbox.api.set_mode(down=True)
+    result, checks = smoke(cli, "--config", config(tmp_path, retries=1))
+    assert result.code == 1
+    assert set(failures(checks)) == HTTP_IDS
+    assert (
+        failures(checks)["http-catalog"] == "GET /api/v1/catalog/ answered 503 (Service Unavailable) after 2 attempts"
+    )
+
+
+def test_slower_than_the_timeout(sandbox, cli, tmp_path) -> None:
+    sandbox.api.faults.add({"kind": "latency", "operation": "GET /health", "latency_ms": 1500})
+    result, checks = smoke(cli, "--config", config(tmp_path, timeout=0.3, retries=1))
+    assert result.code == 1
+    url = f"{sandbox.endpoints.app_base_url}/health"
+    assert failures(checks) == {"http-health": f"GET {url} timed out after 0.3 s (2 attempts)"}
+
+
+def test_whole_app_slower_than_the_timeout(sandbox, cli, tmp_path) -> None:
+    sandbox.api.set_mode(delay_ms=1000)
+    result, checks = smoke(cli, "--config", config(tmp_path, timeout=0.2, retries=0))
+    assert result.code == 1
+    assert set(failures(checks)) == HTTP_IDS
+    assert all("timed out after 0.2 s" in detail for detail in failures(checks).values())
+
+
+def test_tokens_rejected(sandbox, cli) -> None:
+    """Both signed-in checks present the token, so both fail: sign-in because /auth/me refuses it, and
+    the query because it is refused before it is answered."""
+    sandbox.api.set_mode(reject_tokens=True)
+    result, checks = smoke(cli)
+    assert result.code == 1
+    failing = failures(checks)
+    assert set(failing) == {"http-sign-in", "http-query"}
+    assert failing["http-sign-in"].startswith("GET /api/v1/auth/me answered 401 (Token rejected): the backend refused")
+    assert "NEXTAUTH_SECRET of arbiter-ai/local" in failing["http-sign-in"]
+
+
+def test_backend_using_another_nextauth_secret(sandbox, cli) -> None:
+    sandbox.api.set_secret("a-different-secret-the-backend-was-started-with-0123456789")
+    result, checks = smoke(cli, "--only", "http-sign-in")
+    assert result.code == 1
+    assert "answered 401 (Invalid token signature)" in checks["http-sign-in"]["detail"]
+
+
+def test_catalog_error(sandbox, cli, tmp_path) -> None:
+    sandbox.api.set_mode(error_routes=["/api/v1/catalog/"])
+    result, checks = smoke(cli, "--config", config(tmp_path, retries=0))
+    assert result.code == 1
+    assert failures(checks) == {"http-catalog": "GET /api/v1/catalog/ answered 500 (Internal Server Error)"}
+
+
+def test_query_error(sandbox, cli, tmp_path) -> None:
+    sandbox.api.set_mode(error_routes=["/api/v1/query"])
+    result, checks = smoke(cli, "--config", config(tmp_path, retries=0))
+    assert result.code == 1
+    assert failures(checks) == {"http-query": "POST /api/v1/query answered 500 (Internal Server Error)"}
+
+
+def test_redirects_are_not_followed_unless_configured(sandbox, cli, tmp_path) -> None:
+    result, checks = smoke(cli, "--only", "http-catalog", "--config", config(tmp_path, catalog_path="/api/v1/catalog"))
+    assert result.code == 1
+    detail = checks["http-catalog"]["detail"]
+    assert detail.startswith("GET /api/v1/catalog answered 307 redirect to ") and "follow_redirects" in detail
+    following = config(tmp_path, catalog_path="/api/v1/catalog", follow_redirects=True)
+    result, checks = smoke(cli, "--only", "http-catalog", "--config", following)
+    assert result.code == 0, checks
+
+
+def test_configured_paths_and_identity_are_used(sandbox, cli, tmp_path) -> None:
+    cfg = config(tmp_path, identity_email="ops-bot@arbiter-ai.com", query_text="ping")
+    result, checks = smoke(cli, "--only", "http-sign-in", "--only", "http-query", "--config", cfg)
+    assert result.code == 0
+    assert "for ops-bot@arbiter-ai.com" in checks["http-sign-in"]["detail"]
+    assert "with a 23-character answer" in checks["http-query"]["detail"]  # "Sandbox answer to: ping"
+
+
+def test_all_four_http_checks_are_in_flight_at_once(sandbox, cli) -> None:
+    """Asserted without a clock: the stand-in holds each answer 500 ms and counts overlapping requests."""
+    sandbox.api.set_mode(delay_ms=500)
+    args = [a for i in sorted(HTTP_IDS) for a in ("--only", i)]
+    result, _ = smoke(cli, *args)
+    assert result.code == 0, result.text
+    with urllib.request.urlopen(f"{sandbox.endpoints.app_base_url}/_sandbox/stats", timeout=5) as resp:
+        stats = json.loads(resp.read())
+    with urllib.request.urlopen(f"{sandbox.endpoints.app_base_url}/_sandbox/requests", timeout=5) as resp:
+        log = json.loads(resp.read())
+    assert stats["max_in_flight"] >= 4 and stats["total"] == 4, (stats, log, result.json())
