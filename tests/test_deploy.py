@@ -153,3 +153,26 @@ def test_bad_inputs(sandbox, cli) -> None:
     assert deploy(cli, "nope", "--image-tag", "v2").code == 2
     assert deploy(cli, "--image-tag", "bad tag!").code == 2
     assert deploy(cli, "--image-tag", "v2", "--timeout", "-1").code == 2
+
+
+def test_production_needs_yes_without_a_terminal(cli, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ACCOUNT_ID", "123456789012")
+    r = cli("--output", "json", "--env", "production", "deploy", "--image-tag", "v2")
+    assert r.code == 2 and r.json()["error"]["code"] == "confirmation-required"
+    assert "--yes" in r.json()["error"]["message"]
+
+
+def test_lock_wait_waits_for_the_holder(sandbox, cli) -> None:
+    import threading
+
+    from arbiter_ops.config import load_config
+    from arbiter_ops.context import Context, Options
+    from arbiter_ops.output import Output
+    from arbiter_ops.state import acquire_lock
+
+    ctx = Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
+    held = acquire_lock(ctx, "deploy elsewhere")
+    threading.Timer(1.5, held.release).start()
+    r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke", "--lock-wait", "30")
+    assert r.code == 0, r.err
+    assert "waiting for the local lock held by" in r.err
