@@ -176,3 +176,16 @@ def test_lock_wait_waits_for_the_holder(sandbox, cli) -> None:
     r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke", "--lock-wait", "30")
     assert r.code == 0, r.err
     assert "waiting for the local lock held by" in r.err
+
+
+def test_a_terminal_gets_a_live_rollout_table(sandbox, cli, monkeypatch) -> None:
+    """On a terminal (not CI) the wait shows copilot's table: revision, rollout, counts, latest event."""
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")  # rich: treat the captured stderr as a terminal
+    monkeypatch.setenv("COLUMNS", "200")
+    r = cli("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 0, r.err
+    for header in ("service", "revision", "rollout", "desired", "running", "pending", "failed", "latest event"):
+        assert header in r.err
+    assert "steady state" in r.err and "[   0s]" not in r.err  # the table, not the CI lines
