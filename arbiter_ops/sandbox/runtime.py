@@ -154,6 +154,17 @@ class LocalSandbox:
         )
         with urllib.request.urlopen(request, timeout=10) as resp:
             body = json.loads(resp.read())
+        # As `stripe-webhook` does for endpoints it creates: a fingerprint of the secret in the metadata,
+        # so `stripe-webhook --check` can prove the stored secret belongs to this endpoint.
+        from ..webhook import FINGERPRINT_KEY, fingerprint
+
+        update = urllib.request.Request(
+            f"{self.endpoints.stripe_api_base}/v1/webhook_endpoints/{body['id']}",
+            data=urllib.parse.urlencode({f"metadata[{FINGERPRINT_KEY}]": fingerprint(body["secret"])}).encode(),
+            headers={"Authorization": f"Bearer {self.stripe_key}"},
+            method="POST",
+        )
+        urllib.request.urlopen(update, timeout=10).close()
         return body["id"], body["secret"]
 
     def reset(self) -> None:
