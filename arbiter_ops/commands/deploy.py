@@ -358,6 +358,8 @@ def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
         ctx.output.error_line(error.line())
 
     def text() -> None:
+        if error is not None:
+            return  # the error line said it; "nothing to update" would mislead
         verb = "would update" if would_update else "nothing to update"
         ctx.output.human.print(f"dry run of {plan.tag}: {verb} {', '.join(would_update)}".rstrip(), markup=False)
 
