@@ -17,6 +17,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 pytest_plugins = ["aws_world", "docker_world"]  # fixtures: the AWS sandbox; a real Docker engine + registry
 REQUIRE_REAL = os.environ.get("ARBITER_OPS_REQUIRE_REAL") == "1"
+# The contract's deploy step names, in order, of a deploy without rollback.
+DEPLOY_STEPS = [
+    "lock",
+    "render",
+    "check-secrets",
+    "images",
+    "register",
+    "migrate",
+    "update",
+    "wait",
+    "smoke-test",
+    "unlock",
+]
 
 
 @dataclass

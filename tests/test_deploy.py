@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import sandbox_client
+from conftest import DEPLOY_STEPS, sandbox_client
 
 MUTATING = ("Register", "Update", "Put", "Delete", "Run", "Stop", "Create", "Tag")
 
@@ -37,18 +37,7 @@ def test_both_services_deploy_within_the_call_budget(sandbox, cli) -> None:
     assert r.code == 0, r.err
     doc = r.json()
     assert doc["ok"] is True and doc["image_tag"] == "v2" and doc["rolled_back"] is False
-    assert [s["name"] for s in doc["steps"]] == [
-        "lock",
-        "render",
-        "check-secrets",
-        "images",
-        "register",
-        "migrate",
-        "update",
-        "wait",
-        "smoke-test",
-        "unlock",
-    ]
+    assert [s["name"] for s in doc["steps"]] == DEPLOY_STEPS
     assert doc["task_definitions"] == {
         "backend": "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-backend:2",
         "frontend": "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-frontend:2",

@@ -8,7 +8,7 @@ import os
 import re
 from pathlib import Path
 
-from conftest import ROOT, run_subprocess
+from conftest import DEPLOY_STEPS, ROOT, run_subprocess
 
 
 def _quickstart_commands() -> list[str]:
@@ -33,16 +33,5 @@ def test_the_first_command_deploys_on_the_embedded_sandbox(tmp_path: Path) -> No
     doc = json.loads(r.out)
     assert doc["ok"] is True and doc["env"] == "local"
     assert [s["status"] for s in doc["steps"]] == ["ok"] * len(doc["steps"])
-    assert [s["name"] for s in doc["steps"]] == [
-        "lock",
-        "render",
-        "check-secrets",
-        "images",
-        "register",
-        "migrate",
-        "update",
-        "wait",
-        "smoke-test",
-        "unlock",
-    ]
+    assert [s["name"] for s in doc["steps"]] == DEPLOY_STEPS
     assert doc["task_definitions"]["backend"].endswith("arbiter-backend:2")
