@@ -29,6 +29,7 @@ START_FAILURE_LIMIT = 3
 POLL_MIN = 2.0
 POLL_MAX = 15.0
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services
+POLL_ATTEMPTS = 3  # a poll failing after botocore's retries is tried this many times in all
 
 
 @dataclass
@@ -139,6 +140,25 @@ class Poller:
 
 
 def describe(ctx: Context, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """DescribeServices in batches of 10. One poll that still fails after botocore's own retries is tried
+    again a few times (tenacity), so a minute of AWS trouble does not abandon a rollout half-watched."""
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    from .errors import ExternalError
+
+    @retry(
+        retry=retry_if_exception_type(ExternalError),
+        stop=stop_after_attempt(POLL_ATTEMPTS),
+        wait=wait_exponential(multiplier=1, max=10),
+        reraise=True,
+    )
+    def once() -> dict[str, dict[str, Any]]:
+        return _describe(ctx, cluster, names)
+
+    return once()
+
+
+def _describe(ctx: Context, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for i in range(0, len(names), DESCRIBE_BATCH):
         resp = call(ctx.client("ecs").describe_services, cluster=cluster, services=names[i : i + DESCRIBE_BATCH])

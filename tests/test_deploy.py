@@ -178,3 +178,14 @@ def test_a_terminal_gets_a_live_rollout_table(sandbox, cli, monkeypatch) -> None
     for header in ("service", "revision", "rollout", "desired", "running", "pending", "failed", "latest event"):
         assert header in r.err
     assert "steady state" in r.err and "[   0s]" not in r.err  # the table, not the CI lines
+
+
+def test_a_rollout_that_does_not_settle_in_time_is_rolled_back(sandbox, cli) -> None:
+    # per-call progress: the first poll sees the rollout IN_PROGRESS, past the tiny timeout; the rollback
+    # gets its own, longer time and completes.
+    r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke", "--timeout", "0.001")
+    assert r.code == 1, r.err
+    doc = r.json()
+    assert _step(doc, "wait")["status"] == "failed" and "not stable after" in _step(doc, "wait")["detail"]
+    assert _step(doc, "rollback")["status"] == "ok" and doc["rolled_back"] is True
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..context import Context, git_short_sha
-from ..errors import OpsError, Refused, RollbackFailed
+from ..errors import OpsError, OpsTimeout, Refused, RollbackFailed
 from ..pipeline import Pipeline
 from ..runner import finish
 from ..services import Change, roll_back, update_services, wait_stable
 from ..taskdef import check_image_tag, diff_text
 
 DEFAULT_TIMEOUT = 900.0
+ROLLBACK_MIN_TIMEOUT = 300.0
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
 
 
@@ -109,7 +110,19 @@ def _run_pipeline(
             since = update_services(ctx, plan.changes, force_new_deployment=force)
             step.detail = ", ".join(f"{c.name} -> {_short(c.target)}" for c in plan.changes)
         with pipe.step("wait") as step:
-            progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}")
+            try:
+                progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}")
+            except OpsTimeout as exc:
+                step.status, step.detail = "failed", exc.message
+                return _rollback(ctx, plan, pipe, outcome, timeout, exc.message)
+            except OpsError as exc:
+                # AWS unreachable even after retries: a rollback would fail the same way. Say where things
+                # stand and what to do.
+                exc.hint = (
+                    f"{exc.hint + '; ' if exc.hint else ''}the services may still be rolling: check "
+                    f"`arbiter-ops --env {ctx.env_name} status`, and `arbiter-ops rollback SERVICE` puts one back"
+                )
+                raise
             outcome.setdefault("final", {}).update({p.name: p.task_definition for p in progress})
             failed = [p for p in progress if p.state == "failed"]
             if failed:
@@ -237,7 +250,9 @@ def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
 def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], timeout: float, why: str) -> None:
     ctx.output.warn(f"{why}; rolling back to the previous revisions")
     with pipe.step("rollback") as step:
-        ok, detail, final = roll_back(ctx, plan.changes, timeout)
+        # The way back gets at least ROLLBACK_MIN_TIMEOUT: a tight --timeout for the rollout must not cut
+        # short the rollback that repairs it.
+        ok, detail, final = roll_back(ctx, plan.changes, max(timeout, ROLLBACK_MIN_TIMEOUT))
         outcome.setdefault("final", {}).update(final)
         step.detail = detail
         if outcome["migrated"]:
