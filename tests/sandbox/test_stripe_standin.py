@@ -302,6 +302,8 @@ def test_concurrent_creates_are_all_kept(stand_in: StripeStandIn) -> None:
         params = {"url": f"https://example.com/{i}", "enabled_events": ["*"]}
         return str(client_for(stand_in).v1.webhook_endpoints.create(params=params).id)  # type: ignore[arg-type]
 
+    # Each create is held 100 ms before it is served, so the eight workers' requests surely overlap.
+    stand_in.faults.add({"kind": "latency", "operation": "POST /v1/webhook_endpoints", "latency_ms": 100})
     with ThreadPoolExecutor(max_workers=8) as pool:
         ids = list(pool.map(create, range(12)))
     assert len(set(ids)) == 12 and {e["id"] for e in stand_in.endpoints()} == set(ids)
