@@ -5,7 +5,6 @@ by step or fired by botocore's own ``before-call`` event on our PutSecretValue. 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from typing import Any
 
@@ -105,11 +104,10 @@ def test_endless_races_give_up_bounded_and_lose_nothing(sm, other, secret_id) ->
         writes.append(plain_write(other, secret_id, **{f"THEIRS_{len(writes)}": "x"}))
 
     sm.meta.events.register("before-call.secretsmanager.PutSecretValue", race)
-    started = time.monotonic()
     with pytest.raises(ExternalError) as info:
         secret_store.merge_keys(sm, secret_id, {"OURS": "y"}, max_attempts=3)
     assert info.value.code == "secret-conflict" and "3 attempts" in info.value.message
-    assert len(writes) == 3 and time.monotonic() - started < 15
+    assert len(writes) == 3  # bounded: exactly max_attempts tries, then a clear error
     final = current(sm, secret_id)
     assert "OURS" not in final and {"THEIRS_0", "THEIRS_1", "THEIRS_2"} <= set(final)
     assert not any("AWSPENDING" in v for v in labels(sm, secret_id).values())

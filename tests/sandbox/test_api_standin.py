@@ -297,16 +297,13 @@ def test_delay_serves_four_requests_concurrently(client: httpx.Client, server: A
             statuses[path] = c.get(path, headers=bearer(token)).status_code
 
     threads = [threading.Thread(target=check, args=(p,)) for p in paths]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    elapsed = time.monotonic() - started
     assert statuses == dict.fromkeys(paths, 200)
     stats = client.get("/_sandbox/stats").json()
     assert stats["max_in_flight"] == 4 and stats["in_flight"] == 0
-    assert elapsed < 2 * delay_ms / 1000  # overlapped, not serialised (which would take 4x)
 
 
 def test_delay_makes_clients_time_out(client: httpx.Client, server: ArbiterApiStandIn) -> None:
