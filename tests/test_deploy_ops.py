@@ -75,6 +75,7 @@ def _updated(sandbox: Any) -> bool:
 def test_ten_deploys_in_a_row_under_throttling_and_5xx(sandbox, cli) -> None:
     sandbox.aws.faults.add({"kind": "throttle", "operation": "*", "probability": 0.3, "seed": 7})
     sandbox.aws.faults.add({"kind": "error", "status": 503, "operation": "*", "probability": 0.05, "seed": 11})
+    retried = 0
     for i in range(10):
         tag = ("v2", "v1")[i % 2]
         r = cli("--output", "json", "deploy", "--image-tag", tag, "--no-migrate", "--no-smoke")
@@ -82,7 +83,8 @@ def test_ten_deploys_in_a_row_under_throttling_and_5xx(sandbox, cli) -> None:
         doc = r.json()
         by_op = doc["api_calls"]["by_operation"]
         assert by_op["ecs:RegisterTaskDefinition"] == 2, (i, by_op)  # exactly one new revision per service
-        assert doc["api_calls"]["attempts"] > doc["api_calls"]["total"] or i < 2  # faults really fired
+        retried += doc["api_calls"]["attempts"] - doc["api_calls"]["total"]
+    assert retried > 30  # the faults really fired, and botocore's retries absorbed them
     revisions = sandbox_client(sandbox, "ecs").list_task_definitions(familyPrefix="arbiter-backend")
     assert len(revisions["taskDefinitionArns"]) == 11
 
