@@ -189,3 +189,24 @@ def test_a_rollout_that_does_not_settle_in_time_is_rolled_back(sandbox, cli) -> 
     assert _step(doc, "wait")["status"] == "failed" and "not stable after" in _step(doc, "wait")["detail"]
     assert _step(doc, "rollback")["status"] == "ok" and doc["rolled_back"] is True
     assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
+
+
+def test_no_secret_value_appears_in_a_deploy_run(sandbox, cli, monkeypatch, tmp_path) -> None:
+    import json as _json
+
+    payload = _json.loads(
+        sandbox_client(sandbox, "secretsmanager").get_secret_value(SecretId="arbiter-ai/local")["SecretString"]
+    )
+    secrets = [payload[k] for k in ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET")]
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    text = cli("-vv", "deploy", "--image-tag", "v2")
+    assert text.code == 0, text.err
+    as_json = cli("-vv", "--output", "json", "deploy", "--image-tag", "v1")
+    assert as_json.code == 0, as_json.err
+    written = summary.read_text()
+    assert "smoke-test" in written and "check-secrets" in written  # the summary really was written
+    for value in secrets:
+        for where in (text.out, text.err, as_json.out, as_json.err, written):
+            assert value not in where
