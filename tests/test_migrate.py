@@ -183,6 +183,10 @@ def test_run_migration_uses_the_backend_service_network_and_last_migration_finds
     assert result.ok and result.exit_code == 0 and lines == LINES == result.log_tail
     assert result.network_configuration == service["networkConfiguration"]
     assert sent[0]["networkConfiguration"] == service["networkConfiguration"]
+    # Read back as ECS shows it: the task's ENI sits in one of the backend service's subnets.
+    (task,) = ecs.describe_tasks(cluster="arbiter-ai", tasks=[result.task_arn])["tasks"]
+    details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+    assert details["subnetId"] in service["networkConfiguration"]["awsvpcConfiguration"]["subnets"]
     assert (sent[0]["startedBy"], sent[0]["launchType"]) == (STARTED_BY, "FARGATE")
     assert any("RUNNING" in p for p in progress) and any("STOPPED" in p for p in progress)
     assert ctx.aws.counter.count("DescribeTasks") == result.polls

@@ -219,6 +219,7 @@ class EcsOverlay:
                     started_by=params.get("startedBy"),
                     launch_type=launch_type,
                     overrides=overrides,
+                    network=params.get("networkConfiguration"),
                 )
             )
             for _ in range(count)

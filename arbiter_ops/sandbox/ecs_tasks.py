@@ -142,6 +142,8 @@ class OverlayTask:
     stop_requested: bool = False
     logs_written: int = 0
     last_log_ms: int = 0  # two writes in one millisecond must still read back in order
+    network: dict[str, Any] | None = None  # RunTask's networkConfiguration: rendered as an ENI attachment
+    eni: str = field(default_factory=lambda: "eni-" + secrets.token_hex(8))
     version: int = 1
     ticker: Ticker = field(default_factory=Ticker)
 
@@ -279,7 +281,30 @@ class OverlayTask:
             "stoppedReason": self.stopped_reason if self.desired_status == "STOPPED" else None,
         }
         data.update({k: v for k, v in optional.items() if v is not None})
+        if self.network:
+            data["attachments"] = [self._render_eni()]
         return data
+
+    def _render_eni(self) -> dict[str, Any]:
+        """As ECS shows an awsvpc task's network: the ENI in the first subnet (no security groups here)."""
+        subnets = (self.network or {}).get("awsvpcConfiguration", {}).get("subnets") or [""]
+        octet = int(self.task_id[:2], 16) % 250 + 2
+        return {
+            "id": self.task_id[:8]
+            + "-"
+            + self.task_id[8:12]
+            + "-"
+            + self.task_id[12:16]
+            + "-0000-"
+            + self.task_id[16:28],
+            "type": "ElasticNetworkInterface",
+            "status": "DELETED" if self.last_status == "STOPPED" else "ATTACHED",
+            "details": [
+                {"name": "subnetId", "value": subnets[0]},
+                {"name": "networkInterfaceId", "value": self.eni},
+                {"name": "privateIPv4Address", "value": f"10.0.1.{octet}"},
+            ],
+        }
 
     def _render_container(self, c: ContainerRun) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -334,6 +359,7 @@ def new_task(
     launch_type: str,
     overrides: dict[str, Any] | None = None,
     service_name: str | None = None,
+    network: dict[str, Any] | None = None,
 ) -> OverlayTask:
     """A task of a moto task definition, with its containers' log targets resolved."""
     overrides = overrides or {}
@@ -352,6 +378,7 @@ def new_task(
         cpu=task_def.cpu,
         memory=task_def.memory,
         service_name=service_name,
+        network=network,
     )
     for i, cdef in enumerate(task_def.container_definitions):
         name = str(cdef.get("name", f"container-{i}"))
