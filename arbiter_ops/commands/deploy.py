@@ -72,9 +72,11 @@ def deploy_command(
     except OpsError as exc:
         outcome["error"] = exc
     finally:
-        _audit(ctx, plan, outcome)
-        with pipe.step("unlock"):
-            lock.release()
+        try:
+            _audit(ctx, plan, outcome)
+        finally:  # whatever happened above (Ctrl-C included), the lock goes
+            with pipe.step("unlock"):
+                lock.release()
     return _summary(ctx, plan, pipe, outcome)
 
 
@@ -288,8 +290,8 @@ def _audit(ctx: Context, plan: Plan, outcome: dict[str, Any]) -> None:
     }
     try:
         record(ctx, "deploy", data)
-    except OpsError as exc:
-        ctx.output.warn(f"could not write the audit record: {exc.line()}")
+    except Exception as exc:  # the deploy's own outcome matters more than its record
+        ctx.output.warn(f"could not write the audit record: {getattr(exc, 'message', exc)}")
 
 
 def _caller(ctx: Context) -> str:
