@@ -16,15 +16,15 @@ Shared by `migrate` and by `deploy` (its migration gate), and by smoke-test's `m
 
 from __future__ import annotations
 
-import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from .aws import call, error_code
 from .errors import ExternalError, OpsTimeout, UsageError
+from .polling import PollPolicy
 
 if TYPE_CHECKING:
     from .context import Context
@@ -38,37 +38,7 @@ LOG_PAGE_LIMIT = 1000  # events per GetLogEvents page
 FINAL_DRAIN_PAGES = 50  # bound on the pages read after the task stopped (50k lines)
 STOP_GRACE = 60.0  # after StopTask: Fargate sends SIGTERM, then SIGKILL after the 30 s stopTimeout
 HEARTBEAT_SECONDS = 30.0  # "still RUNNING" progress line when the status does not change
-POLL_ENV = "ARBITER_OPS_POLL_INTERVAL"  # first polling interval in seconds (tests set a small one)
-
 Verdict = Literal["ok", "failed", "timeout"]
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """Adaptive polling: ``initial`` seconds, growing by ``factor`` up to ``maximum``."""
-
-    initial: float = 1.0
-    maximum: float = 5.0
-    factor: float = 1.5
-
-    @classmethod
-    def from_env(cls) -> PollPolicy:
-        raw = os.environ.get(POLL_ENV)
-        if not raw:
-            return cls()
-        try:
-            first = float(raw)
-        except ValueError:
-            raise UsageError(f"{POLL_ENV}={raw!r} is not a number of seconds") from None
-        if first <= 0:
-            raise UsageError(f"{POLL_ENV} must be positive")
-        return cls(initial=first, maximum=max(first, cls.maximum))
-
-    def intervals(self) -> Iterator[float]:
-        interval = self.initial
-        while True:
-            yield interval
-            interval = min(interval * self.factor, self.maximum)
 
 
 @dataclass
@@ -145,7 +115,7 @@ def run_migration(
     from .ecs import describe_task_definition
 
     progress = on_progress or (lambda _message: None)
-    poll = poll or PollPolicy()
+    poll = poll or PollPolicy.from_env()
     cfg = ctx.config.service(BACKEND)
     ecs = ctx.client("ecs")
     network = backend_network_configuration(ctx)

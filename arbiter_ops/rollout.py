@@ -11,7 +11,6 @@ service; polls start fast and slow down; there is always a timeout.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .aws import call
 from .errors import OpsTimeout
+from .polling import PollPolicy
 
 if TYPE_CHECKING:
     from .context import Context
@@ -125,18 +125,18 @@ def assess(svc: dict[str, Any], target: Target) -> Progress:
 
 
 class Poller:
-    """Adaptive intervals: fast at first (a rollout often settles quickly), slower later (API budget)."""
+    """The shared :class:`PollPolicy` with a rollout's bounds: a rollout often settles quickly, but may take
+    minutes, so polls start at 2 s and slow to 15 s (API budget)."""
 
     def __init__(self, minimum: float | None = None, maximum: float = POLL_MAX) -> None:
-        env = os.environ.get("ARBITER_OPS_POLL_INTERVAL")
-        self.minimum = minimum if minimum is not None else float(env) if env else POLL_MIN
-        self.maximum = max(maximum, self.minimum)
-        self.current = self.minimum
+        if minimum is None:
+            policy = PollPolicy.from_env(POLL_MIN, maximum)
+        else:
+            policy = PollPolicy(minimum, max(maximum, minimum))
+        self._intervals = policy.intervals()
 
     def next(self) -> float:
-        value = self.current
-        self.current = min(self.current * 1.5, self.maximum)
-        return value
+        return next(self._intervals)
 
 
 def describe(ctx: Context, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:

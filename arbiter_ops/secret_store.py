@@ -69,6 +69,22 @@ def _describe_payload(text: Any, binary: Any) -> str:
     return {list: "a JSON array", str: "a JSON string", type(None): "JSON null"}.get(type(data), "a JSON scalar")
 
 
+def read_key(client: Any, secret_id: str, key: str) -> str | None:
+    """One key of a JSON secret's AWSCURRENT, registered with the redactor; None when the payload is not a
+    JSON object or has no such non-empty string. AWS errors (ClientError) are the caller's to judge."""
+    text = call(client.get_secret_value, SecretId=secret_id).get("SecretString")
+    REDACTOR.add_payload(text)  # first thing: nothing downstream may print it
+    try:
+        payload = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        payload = None  # never format the error: it quotes the payload
+    value = payload.get(key) if isinstance(payload, dict) else None
+    if not isinstance(value, str) or not value:
+        return None
+    REDACTOR.add(value)
+    return value
+
+
 def read_current(client: Any, secret_id: str) -> SecretSnapshot:
     """AWSCURRENT of the secret as a JSON object (refused, exit 1, when it is anything else)."""
     from botocore.exceptions import ClientError

@@ -12,13 +12,13 @@ exist, and neither is ever put in a detail.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..aws import call, error_code
+from ..aws import error_code
 from ..output import REDACTOR
+from ..secret_store import read_key
 from . import (
     HTTP_BACKOFF_INITIAL,
     HTTP_BACKOFF_JITTER,
@@ -188,20 +188,13 @@ def _nextauth_secret(run: CheckRun) -> str:
     key = backend.secrets.get(NEXTAUTH_SECRET, NEXTAUTH_SECRET) if backend else NEXTAUTH_SECRET
     where = f"secret {ctx.secret_id}"
     try:
-        text = call(ctx.client("secretsmanager").get_secret_value, SecretId=ctx.secret_id).get("SecretString")
+        value = read_key(ctx.client("secretsmanager"), ctx.secret_id, key)
     except ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise CheckFailed(f"cannot mint the smoke-test token: {where} does not exist") from None
         raise
-    REDACTOR.add_payload(text)  # first thing: nothing downstream may print it
-    try:
-        payload = json.loads(text or "")
-    except ValueError:
-        payload = None  # never format the error: it quotes the payload
-    value = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(value, str) or not value:
+    if value is None:
         raise CheckFailed(f"cannot mint the smoke-test token: {where} has no {key} key")
-    REDACTOR.add(value)
     return value
 
 

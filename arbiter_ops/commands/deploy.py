@@ -148,14 +148,14 @@ def _run_pipeline(
 
 def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
     """render, check-secrets, images: everything that must hold before any change."""
-    from ..commands.render import render_service
+    from .render import render_service
 
     with pipe.step("render") as step:
         for name in plan.services:
             plan.rendered[name] = render_service(ctx, name, plan.tag)
         step.detail = ", ".join(f"{n} ({plan.rendered[n]['family']})" for n in plan.services)
     with pipe.step("check-secrets") as step:
-        from ..commands.check_secrets import findings_for
+        from .check_secrets import findings_for
 
         findings = findings_for(ctx, plan.rendered)
         errors = [f for f in findings if f.severity == "error"]

@@ -15,15 +15,15 @@ failure per the contract: never a silent pass, and not a "no" either, since noth
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
-from ..aws import call, error_code
+from ..aws import error_code
 from ..context import Context
 from ..errors import ExternalError, OpsError, Refused, UsageError
-from ..migrations import BACKEND, DEFAULT_COMMAND, MigrationResult, MigrationTimeout, PollPolicy, run_migration
+from ..migrations import BACKEND, DEFAULT_COMMAND, MigrationResult, MigrationTimeout, run_migration
 from ..output import REDACTOR
+from ..polling import PollPolicy
 from ..preflight import CONNECT_TIMEOUT, EXPECTED_MAJOR, PreflightResult
 from ..preflight import preflight as check_database
 from ..runner import finish
@@ -68,10 +68,12 @@ def database_url_from_secret(ctx: Context) -> tuple[str, str]:
     is missing, ExternalError (3) when AWS refuses to answer."""
     from botocore.exceptions import ClientError
 
+    from ..secret_store import read_key
+
     key = ctx.config.service(BACKEND).secrets.get("DATABASE_URL", "DATABASE_URL")
     source = f"{key} from secret {ctx.secret_id}"
     try:
-        resp = call(ctx.client("secretsmanager").get_secret_value, SecretId=ctx.secret_id)
+        value = read_key(ctx.client("secretsmanager"), ctx.secret_id, key)
     except ClientError as exc:
         code = error_code(exc)
         if code == "ResourceNotFoundException":
@@ -79,18 +81,10 @@ def database_url_from_secret(ctx: Context) -> tuple[str, str]:
                 f"secret {ctx.secret_id} not found", hint="pass --database-url, or create the secret (guide Step 1d)"
             ) from None
         raise ExternalError(f"cannot read secret {ctx.secret_id}: AWS answered {code or 'an error'}") from None
-    text = resp.get("SecretString")
-    REDACTOR.add_payload(text)  # before anything else can print it
-    try:
-        payload = json.loads(text) if isinstance(text, str) else None
-    except ValueError:
-        payload = None
-    value = payload.get(key) if isinstance(payload, dict) else None
-    if not isinstance(value, str) or not value:
+    if value is None:
         raise Refused(
             f"secret {ctx.secret_id} has no {key} key", hint="`arbiter-ops check-secrets` lists what is missing"
         )
-    REDACTOR.add(value)
     return value, source
 
 
