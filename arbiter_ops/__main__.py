@@ -1,3 +1,3 @@
-from .cli import main
+from arbiter_ops.cli import main
 
 main()

@@ -12,10 +12,10 @@ from typing import Any
 
 import typer
 
-from . import __version__
-from . import _click as click
-from .errors import OpsError
-from .runner import CommandRun, GlobalOpts, hoist_global_options, report_failure
+from arbiter_ops import __version__
+from arbiter_ops import _click as click
+from arbiter_ops.core.errors import OpsError
+from arbiter_ops.runner import CommandRun, GlobalOpts, hoist_global_options, report_failure
 
 app = typer.Typer(
     name="arbiter-ops",
@@ -74,7 +74,7 @@ def render(
     Prints JSON ready for `aws ecs register-task-definition --cli-input-json`.
     """
     with _run(ctx, "render") as run:
-        from .commands.render import render_command
+        from arbiter_ops.commands.render import render_command
 
         return render_command(run.ctx, service, image_tag=image_tag, out=out, diff=diff)
 
@@ -93,7 +93,7 @@ def check_secrets(
     AUTH_SECRET = NEXTAUTH_SECRET, APP_ENV/APP_MODE, origins and URLs are checked. No value is ever printed.
     """
     with _run(ctx, "check-secrets") as run:
-        from .commands.check_secrets import check_secrets_command
+        from arbiter_ops.commands.check_secrets import check_secrets_command
 
         return check_secrets_command(run.ctx, services or [], task_defs=task_def)
 
@@ -118,7 +118,7 @@ def push(
     nothing is built. A missing repository is created with IMMUTABLE tags and scan on push.
     """
     with _run(ctx, "push") as run:
-        from .commands.push import push_command
+        from arbiter_ops.commands.push import push_command
 
         return push_command(run.ctx, services or [], tag=tag, allow_dirty=allow_dirty, force=force, no_create=no_create)
 
@@ -136,7 +136,7 @@ def promote(
     that names another image is never moved.
     """
     with _run(ctx, "promote") as run:
-        from .commands.promote import promote_command
+        from arbiter_ops.commands.promote import promote_command
 
         return promote_command(run.ctx, services or [], from_tag=from_tag, to_tag=to_tag)
 
@@ -166,7 +166,7 @@ def migrate(
     the `vector` extension, and the current Alembic revision.
     """
     with _run(ctx, "migrate") as run:
-        from .commands.migrate import migrate_command
+        from arbiter_ops.commands.migrate import migrate_command
 
         return migrate_command(
             run.ctx,
@@ -189,7 +189,7 @@ def stripe_webhook(
     """Ensure exactly one Stripe webhook endpoint at <base_url>/api/v1/billing/webhooks/stripe with the
     required events, and its signing secret stored in the environment's secret (STRIPE_WEBHOOK_SECRET)."""
     with _run(ctx, "stripe-webhook") as run:
-        from .commands.stripe_webhook import stripe_webhook_command
+        from arbiter_ops.commands.stripe_webhook import stripe_webhook_command
 
         return stripe_webhook_command(run.ctx, dry_run=dry_run, prune=prune, rotate=rotate, check=check)
 
@@ -202,7 +202,7 @@ def smoke_test(
 ) -> int:
     """The go-live checklist: infrastructure checks (read-only) and HTTP checks, run concurrently."""
     with _run(ctx, "smoke-test") as run:
-        from .commands.smoke_test import smoke_test_command
+        from arbiter_ops.commands.smoke_test import smoke_test_command
 
         return smoke_test_command(run.ctx, only=only, skip=skip)
 
@@ -228,7 +228,7 @@ def deploy(
     A failed rollout or smoke test rolls every service back (exit 1); a failed rollback exits 4.
     """
     with _run(ctx, "deploy") as run:
-        from .commands.deploy import deploy_command
+        from arbiter_ops.commands.deploy import deploy_command
 
         return deploy_command(
             run.ctx,
@@ -254,7 +254,7 @@ def rollback(
 ) -> int:
     """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
     with _run(ctx, "rollback") as run:
-        from .commands.rollback import rollback_command
+        from arbiter_ops.commands.rollback import rollback_command
 
         return rollback_command(run.ctx, service, to_revision=to_revision, timeout=timeout)
 
@@ -263,7 +263,7 @@ def rollback(
 def status(ctx: typer.Context) -> int:
     """One table of the environment: services, revisions, images, running/desired, rollouts, last deploys."""
     with _run(ctx, "status") as run:
-        from .commands.status import status_command
+        from arbiter_ops.commands.status import status_command
 
         return status_command(run.ctx)
 
@@ -273,7 +273,7 @@ def bootstrap(ctx: typer.Context) -> int:
     """Create what arbiter-ops needs in an account (lock/audit table, ECR repositories, log groups),
     idempotently, and print the IAM policies its commands need."""
     with _run(ctx, "bootstrap") as run:
-        from .commands.admin import bootstrap_command
+        from arbiter_ops.commands.admin import bootstrap_command
 
         return bootstrap_command(run.ctx)
 
@@ -285,7 +285,7 @@ def unlock(
 ) -> int:
     """Clear the environment's deploy lock left by a crashed run."""
     with _run(ctx, "unlock") as run:
-        from .commands.admin import unlock_command
+        from arbiter_ops.commands.admin import unlock_command
 
         return unlock_command(run.ctx, force=force)
 
@@ -294,7 +294,7 @@ def unlock(
 def local_up(ctx: typer.Context) -> int:
     """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""
     with _run(ctx, "local up") as run:
-        from .commands.local import up
+        from arbiter_ops.commands.local import up
 
         return up(run.ctx)
 
@@ -303,7 +303,7 @@ def local_up(ctx: typer.Context) -> int:
 def local_status(ctx: typer.Context) -> int:
     """Describe the persistent local sandbox."""
     with _run(ctx, "local status") as run:
-        from .commands.local import status
+        from arbiter_ops.commands.local import status
 
         return status(run.ctx)
 
@@ -312,7 +312,7 @@ def local_status(ctx: typer.Context) -> int:
 def local_down(ctx: typer.Context) -> int:
     """Stop the persistent local sandbox and every process it started."""
     with _run(ctx, "local down") as run:
-        from .commands.local import down
+        from arbiter_ops.commands.local import down
 
         return down(run.ctx)
 

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from . import _click as click
-from .errors import OpsError
+from arbiter_ops import _click as click
+from arbiter_ops.core.errors import OpsError
 
 if TYPE_CHECKING:
-    from .context import Context
+    from arbiter_ops.core.context import Context
 
 _VALUE_OPTIONS = {"--config", "--env", "--output", "--region", "--profile"}
 _FLAG_OPTIONS = {"--yes", "--verbose", "-v", "--quiet", "-q"}
@@ -95,7 +95,7 @@ def report_failure(
     args: list[str], exc: BaseException, exit_code: int | None = None, ctx: Context | None = None
 ) -> int:
     """Print one clear line (and the JSON error document) and return the exit code."""
-    from .output import REDACTOR
+    from arbiter_ops.core.output import REDACTOR
 
     verbose = sum(t.count("v") for t in args if t.startswith("-v") and set(t[1:]) == {"v"}) + args.count("--verbose")
     if isinstance(exc, OpsError):
@@ -160,9 +160,9 @@ class CommandRun:
         return self._ctx
 
     def __enter__(self) -> CommandRun:
-        from .config import load_config
-        from .context import Context, Options
-        from .output import Output
+        from arbiter_ops.core.config import load_config
+        from arbiter_ops.core.context import Context, Options
+        from arbiter_ops.core.output import Output
 
         output = Output(self.opts.output, verbose=self.opts.verbose, quiet=self.opts.quiet)
         options = Options(

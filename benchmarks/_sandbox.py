@@ -12,8 +12,8 @@ from typing import Any
 @contextmanager
 def running_sandbox(progress: str = "instant") -> Iterator[tuple[Any, dict[str, str]]]:
     """Yield (sandbox, env for subprocesses); every AWS call is counted by a zero-latency fault rule."""
-    from arbiter_ops.config import load_config
-    from arbiter_ops.sandbox.runtime import STATE_ENV, LocalSandbox, write_state
+    from arbiter_ops.core.config import load_config
+    from arbiter_sandbox.runtime import STATE_ENV, LocalSandbox, write_state
 
     sandbox = LocalSandbox(load_config(None), progress=progress)
     sandbox.start()

@@ -17,8 +17,8 @@ def main() -> None:
     parser.add_argument("--starts", type=int, default=3)
     parser.add_argument("--resets", type=int, default=10)
     args = parser.parse_args()
-    from arbiter_ops.config import load_config
-    from arbiter_ops.sandbox.runtime import LocalSandbox
+    from arbiter_ops.core.config import load_config
+    from arbiter_sandbox.runtime import LocalSandbox
 
     config = load_config(None)
     starts, resets, aws_resets = [], [], []

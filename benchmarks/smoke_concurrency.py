@@ -22,10 +22,10 @@ def main() -> None:
     parser.add_argument("--delay-ms", type=int, default=500, help="how long the app holds each answer")
     args = parser.parse_args()
     from arbiter_ops.commands.smoke_test import run_smoke
-    from arbiter_ops.config import load_config
-    from arbiter_ops.context import Context, Options
-    from arbiter_ops.output import Output
-    from arbiter_ops.sandbox.runtime import LocalSandbox
+    from arbiter_ops.core.config import load_config
+    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.core.output import Output
+    from arbiter_sandbox.runtime import LocalSandbox
 
     config = load_config(None)
     sandbox = LocalSandbox(config, progress="instant", with_postgres=False)  # no database needed here

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from arbiter_ops.sandbox.aws_server import AwsSandbox
+from arbiter_sandbox.aws_server import AwsSandbox
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

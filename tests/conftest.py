@@ -127,7 +127,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("ARBITER_OPS_POLL_INTERVAL", "0.01")  # the sandbox moves per call, not per second
     monkeypatch.chdir(tmp_path)
-    from arbiter_ops.output import REDACTOR
+    from arbiter_ops.core.output import REDACTOR
 
     REDACTOR.clear()  # process-wide: values one test fetched must not mask another's output
 
@@ -136,8 +136,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def _local_sandbox() -> Any:
     """One sandbox for the session (AWS + Stripe + Arbiter API + PostgreSQL), per-call ECS progress."""
     try:
-        from arbiter_ops.config import load_config
-        from arbiter_ops.sandbox.runtime import LocalSandbox
+        from arbiter_ops.core.config import load_config
+        from arbiter_sandbox.runtime import LocalSandbox
     except ImportError as exc:
         skip_or_fail(f"the [local] extra is not installed: {exc}")
     sandbox = LocalSandbox(load_config(None), progress="per-call")
@@ -149,7 +149,7 @@ def _local_sandbox() -> Any:
 @pytest.fixture
 def sandbox(_local_sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     """The session sandbox, reset to its fresh seed, and the CLI's `--env local` pointed at it."""
-    from arbiter_ops.sandbox.runtime import STATE_ENV, write_state
+    from arbiter_sandbox.runtime import STATE_ENV, write_state
 
     _local_sandbox.reset()
     monkeypatch.setenv(STATE_ENV, str(tmp_path / "local-state.json"))

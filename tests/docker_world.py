@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from conftest import skip_or_fail
 
-from arbiter_ops.sandbox.registry import MANIFEST_TYPES, RegistryBridge
+from arbiter_sandbox.registry import MANIFEST_TYPES, RegistryBridge
 
 START_TIMEOUT = 60.0
 GIT = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "init.defaultBranch=main"]

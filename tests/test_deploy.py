@@ -154,10 +154,10 @@ def test_production_needs_yes_without_a_terminal(cli, monkeypatch) -> None:
 def test_lock_wait_waits_for_the_holder(sandbox, cli) -> None:
     import threading
 
-    from arbiter_ops.config import load_config
-    from arbiter_ops.context import Context, Options
-    from arbiter_ops.output import Output
-    from arbiter_ops.state import acquire_lock
+    from arbiter_ops.core.config import load_config
+    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.core.output import Output
+    from arbiter_ops.state.lock import acquire_lock
 
     ctx = Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
     held = acquire_lock(ctx, "deploy elsewhere")

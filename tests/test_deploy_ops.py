@@ -12,10 +12,10 @@ from typing import Any
 
 from conftest import sandbox_client
 
-from arbiter_ops.config import load_config
-from arbiter_ops.context import Context, Options
-from arbiter_ops.output import Output
-from arbiter_ops.state import lock_holder
+from arbiter_ops.core.config import load_config
+from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.output import Output
+from arbiter_ops.state.lock import lock_holder
 
 
 def _spawn(*args: str) -> subprocess.Popen[str]:
@@ -104,7 +104,7 @@ def test_rollback_status_and_unlock(sandbox, cli) -> None:
     assert again.code == 0 and again.json()["to"].endswith("arbiter-backend:2")
     assert cli("rollback", "backend", "--to-revision", "99").code == 1
     # unlock --force clears a crashed run's lock
-    from arbiter_ops.state import acquire_lock
+    from arbiter_ops.state.lock import acquire_lock
 
     acquire_lock(_ctx(), "deploy crashed")
     assert cli("deploy", "--image-tag", "v1", "--no-migrate", "--no-smoke").code == 3

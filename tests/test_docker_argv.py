@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from arbiter_ops import docker
-from arbiter_ops.errors import ExternalError
+from arbiter_ops.core.errors import ExternalError
+from arbiter_ops.images import docker
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/arbiter-ai/backend:abc1234"
 

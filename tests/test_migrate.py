@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from conftest import sandbox_client
 
-from arbiter_ops.config import load_config
-from arbiter_ops.context import Context, Options
-from arbiter_ops.migrations import STARTED_BY, STOP_REASON, PollPolicy, last_migration, run_migration
-from arbiter_ops.output import Output
+from arbiter_ops.core.config import load_config
+from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.output import Output
+from arbiter_ops.db.migrations import STARTED_BY, STOP_REASON, PollPolicy, last_migration, run_migration
 
 LINES = [
     "INFO  [alembic.runtime.migration] Context impl PostgresqlImpl.",

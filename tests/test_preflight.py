@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from conftest import skip_or_fail
 
-from arbiter_ops.errors import UsageError
-from arbiter_ops.preflight import normalize_url, preflight
+from arbiter_ops.core.errors import UsageError
+from arbiter_ops.db.preflight import normalize_url, preflight
 
 PG15_BIN = Path("/usr/lib/postgresql/15/bin")
 PASSWORD = "Pr3flightS3cretPw"

@@ -7,10 +7,10 @@ import json
 import boto3
 import pytest
 
-from arbiter_ops.config import load_config
-from arbiter_ops.context import Context, Options
-from arbiter_ops.ecs import register_unless_identical
-from arbiter_ops.output import Output
+from arbiter_ops.core.config import load_config
+from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.output import Output
+from arbiter_ops.ecs.api import register_unless_identical
 
 
 def _ctx(env: str = "production") -> Context:

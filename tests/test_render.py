@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from arbiter_ops.taskdef import botocore_problems
+from arbiter_ops.ecs.taskdef import botocore_problems
 
 GUIDE_BACKEND_SECRETS = {
     # Step 3c's five ...

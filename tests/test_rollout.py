@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arbiter_ops.rollout import Poller, Target, assess
+from arbiter_ops.ecs.rollout import Poller, Target, assess
 
 OLD = "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-backend:1"
 NEW = "arn:aws:ecs:us-east-1:123456789012:task-definition/arbiter-backend:2"

@@ -1,4 +1,4 @@
-"""The compare-and-set merge of :mod:`arbiter_ops.secret_store`, against the sandbox's Secrets Manager over
+"""The compare-and-set merge of :mod:`arbiter_ops.secrets.store`, against the sandbox's Secrets Manager over
 HTTP. Races are real: another boto3 client writes between our read and our stage move, either driven step
 by step or fired by botocore's own ``before-call`` event on our PutSecretValue. Nothing of ours is mocked."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from conftest import sandbox_client
 
-from arbiter_ops import secret_store
-from arbiter_ops.errors import ExternalError, Refused
+from arbiter_ops.core.errors import ExternalError, Refused
+from arbiter_ops.secrets import store as secret_store
 
 
 @pytest.fixture

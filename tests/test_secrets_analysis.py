@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from arbiter_ops.secret_rules import placeholder_reason
-from arbiter_ops.secrets_check import (
+from arbiter_ops.secrets.analysis import (
     Expectations,
     Fetched,
     ServiceRules,
@@ -16,7 +15,8 @@ from arbiter_ops.secrets_check import (
     analyze,
     references_to_fetch,
 )
-from arbiter_ops.value_from import ValueFromError, parse_value_from
+from arbiter_ops.secrets.rules import placeholder_reason
+from arbiter_ops.secrets.value_from import ValueFromError, parse_value_from
 
 ACCT = "123456789012"
 PREFIX = f"arn:aws:secretsmanager:us-east-1:{ACCT}:secret:"

@@ -28,9 +28,9 @@ def only_failure(cli: Any) -> tuple[str, str]:
 
 
 def local_ctx() -> Any:
-    from arbiter_ops.config import load_config
-    from arbiter_ops.context import Context, Options
-    from arbiter_ops.output import Output
+    from arbiter_ops.core.config import load_config
+    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.core.output import Output
 
     return Context(Options(env="local"), load_config(None), Output())
 
@@ -208,7 +208,7 @@ def test_last_migration_task_exited_0_passes(sandbox, cli) -> None:
 
 
 def test_migration_audit_record_is_read_first(sandbox, cli) -> None:
-    from arbiter_ops.state import record
+    from arbiter_ops.state.lock import record
 
     _run_migration_task(sandbox, exit_code=0)  # older evidence; the durable record wins
     record(local_ctx(), "migrate", {"ok": False, "exit_code": 1, "image_tag": "v2", "reason": "the migration exited 1"})

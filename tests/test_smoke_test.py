@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from arbiter_ops.jwt import mint_hs256
+from arbiter_ops.checks.token import mint_hs256
 
 CONTRACT_IDS = [
     "rds",
@@ -130,9 +130,9 @@ def test_only_checks_that_could_not_run_exit_3(sandbox, cli, monkeypatch, tmp_pa
 
 def test_run_smoke_returns_the_verdict_and_prints_nothing(sandbox, capsys) -> None:
     from arbiter_ops.commands.smoke_test import run_smoke
-    from arbiter_ops.config import load_config
-    from arbiter_ops.context import Context, Options
-    from arbiter_ops.output import Output
+    from arbiter_ops.core.config import load_config
+    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.core.output import Output
 
     ctx = Context(Options(env="local"), load_config(None), Output())
     sandbox.api.set_mode(reject_tokens=True)
@@ -153,7 +153,7 @@ def tokens_mintable(secret: str, since: float, until: float) -> list[str]:
     """Every token the run can have minted: HS256 is deterministic, so the configured identity's token for
     each second of the run's window covers the real ones (no patching of our own code)."""
     from arbiter_ops.checks.http import TOKEN_TTL_S
-    from arbiter_ops.config import SmokeConfig
+    from arbiter_ops.core.config import SmokeConfig
 
     smoke = SmokeConfig()
     return [
@@ -186,7 +186,7 @@ def test_nextauth_secret_and_token_appear_in_no_output(sandbox, cli, monkeypatch
 
 
 def test_minted_token_is_accepted_by_the_backend_and_short_lived() -> None:
-    from arbiter_ops.sandbox.api_server import verify_token
+    from arbiter_sandbox.api_server import verify_token
 
     token = mint_hs256("s" * 48, "smoke", "smoke@example.com", ttl_s=300, now=1_000_000)
     claims = verify_token(token, "s" * 48, now=1_000_100)

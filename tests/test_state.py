@@ -7,11 +7,11 @@ import threading
 import pytest
 from conftest import sandbox_client
 
-from arbiter_ops.config import load_config
-from arbiter_ops.context import Context, Options
-from arbiter_ops.errors import LockHeld
-from arbiter_ops.output import Output
-from arbiter_ops.state import acquire_lock, force_unlock, latest, record
+from arbiter_ops.core.config import load_config
+from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.errors import LockHeld
+from arbiter_ops.core.output import Output
+from arbiter_ops.state.lock import acquire_lock, force_unlock, latest, record
 
 
 def _ctx() -> Context:

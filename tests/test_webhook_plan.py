@@ -11,7 +11,7 @@ import pytest
 import stripe
 from stripe_support import EVENTS, WEBHOOK_PATH
 
-from arbiter_ops.webhook import (
+from arbiter_ops.billing.webhook import (
     FINGERPRINT_KEY,
     desired_state,
     fingerprint,
@@ -89,7 +89,7 @@ def test_unusable_stored_secrets(stored, status) -> None:
 
 
 def test_fingerprint_decides_ok_mismatch_or_unverified() -> None:
-    from arbiter_ops.webhook import Endpoint
+    from arbiter_ops.billing.webhook import Endpoint
 
     secret = "whsec_" + "k" * 32
     marked = Endpoint.from_stripe(ep("we_1", 1, **{FINGERPRINT_KEY: fingerprint(secret)}))

@@ -5,7 +5,7 @@ it): :mod:`.infra` (rds, redis, ecs-services, alb-routing, certificate, dns), :m
 migrations, stripe-webhook, app-env, allowed-origins), :mod:`.http` (http-health, http-catalog, http-sign-in,
 http-query). Checks print nothing; :func:`run_checks` returns their results for a command to render.
 
-A check that raises :class:`CheckFailed` fails with that message; an :class:`~arbiter_ops.errors.OpsError`
+A check that raises :class:`CheckFailed` fails with that message; an :class:`~arbiter_ops.core.errors.OpsError`
 (AWS unreachable, no credentials, ...) fails with its one-line message and is marked ``external`` (it could
 not be performed, which the command reports as exit 3 when nothing else failed); anything else is a bug of
 ours and fails naming the exception.
@@ -19,10 +19,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..errors import ExternalError, OpsError, UsageError
+from arbiter_ops.core.errors import ExternalError, OpsError, UsageError
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from arbiter_ops.core.context import Context
 
 Status = Literal["pass", "fail", "warn", "skip"]
 Kind = Literal["aws", "http"]
@@ -250,7 +250,7 @@ def _unexpected(exc: Exception) -> tuple[Outcome, bool]:
 # -- lookups shared by several checks ------------------------------------------------------------
 def live_services(run: CheckRun) -> dict[str, dict[str, Any]]:
     """Configured service name -> its live ECS service (absent if it does not exist): one call for all."""
-    from ..ecs import describe_services
+    from arbiter_ops.ecs.api import describe_services
 
     def compute() -> dict[str, dict[str, Any]]:
         services = run.ctx.config.services
@@ -263,7 +263,7 @@ def live_services(run: CheckRun) -> dict[str, dict[str, Any]]:
 
 def live_task_definition(run: CheckRun, service: str) -> dict[str, Any] | None:
     """The task definition the live service runs (None if the service or the revision does not exist)."""
-    from ..ecs import describe_task_definition
+    from arbiter_ops.ecs.api import describe_task_definition
 
     live = live_services(run).get(service)
     if not live or not live.get("taskDefinition"):
@@ -274,4 +274,4 @@ def live_task_definition(run: CheckRun, service: str) -> dict[str, Any] | None:
 
 
 # Registration: importing the modules runs their @check decorators.
-from . import app, http, infra  # noqa: E402, F401
+from arbiter_ops.checks import app, http, infra  # noqa: E402, F401

@@ -10,9 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..aws import call, error_code
-from ..output import REDACTOR
-from . import CheckFailed, CheckRun, Outcome, check, failed, live_task_definition, passed, skipped, warned
+from arbiter_ops.checks import (
+    CheckFailed,
+    CheckRun,
+    Outcome,
+    check,
+    failed,
+    live_task_definition,
+    passed,
+    skipped,
+    warned,
+)
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.output import REDACTOR
 
 BACKEND = "backend"
 SHOWN_FINDINGS = 3  # the detail is one line; `check-secrets` lists them all
@@ -20,9 +30,9 @@ SHOWN_FINDINGS = 3  # the detail is one line; `check-secrets` lists them all
 
 @check("secrets", clients=("ecs", "secretsmanager"))
 def secrets(run: CheckRun) -> Outcome:
-    from ..commands.check_secrets import RENDER_TAG, findings_for
-    from ..commands.render import render_service
-    from ..ecs import image_tag_of
+    from arbiter_ops.commands.check_secrets import RENDER_TAG, findings_for
+    from arbiter_ops.commands.render import render_service
+    from arbiter_ops.ecs.api import image_tag_of
 
     ctx = run.ctx
     rendered = {}
@@ -45,7 +55,7 @@ def secrets(run: CheckRun) -> Outcome:
 
 @check("images", clients=("ecs", "ecr"))
 def images(run: CheckRun) -> Outcome:
-    from ..images import find_image, parse_image_uri
+    from arbiter_ops.images.ecr import find_image, parse_image_uri
 
     ctx = run.ctx
     missing, present, notes = [], [], []
@@ -73,14 +83,14 @@ def images(run: CheckRun) -> Outcome:
 
 @check("migrations", clients=("dynamodb", "ecs"))
 def migrations(run: CheckRun) -> Outcome:
-    from ..state import latest
+    from arbiter_ops.state.lock import latest
 
     ctx = run.ctx
     records = latest(ctx, "migrate")
     if records:
         return _judge_record(records[0])
     try:
-        from ..migrations import last_migration
+        from arbiter_ops.db.migrations import last_migration
     except ImportError:  # pragma: no cover - the module ships with migrate
         return warned("no migration recorded, and this build cannot list ECS migration tasks")
     task = last_migration(ctx)
@@ -124,7 +134,7 @@ def _judge_record(record: dict[str, Any]) -> Outcome:
 
 @check("stripe-webhook", clients=("secretsmanager",))
 def stripe_webhook(run: CheckRun) -> Outcome:
-    from ..webhook import check_webhook
+    from arbiter_ops.billing.webhook import check_webhook
 
     ok, detail = check_webhook(run.ctx)
     return passed(detail) if ok else failed(detail)
@@ -134,7 +144,7 @@ def stripe_webhook(run: CheckRun) -> Outcome:
 def backend_settings(run: CheckRun, names: tuple[str, ...]) -> dict[str, str | None]:
     """What the live backend container is given for ``names``: its plain ``environment``, or the secret
     its ``secrets`` entry points at. None: not given at all."""
-    from ..value_from import ValueFromError, parse_value_from
+    from arbiter_ops.secrets.value_from import ValueFromError, parse_value_from
 
     ctx = run.ctx
     cfg = ctx.config.service(BACKEND)

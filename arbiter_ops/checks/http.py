@@ -15,11 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
-from ..aws import error_code
-from ..output import REDACTOR
-from ..secret_store import read_key
-from . import (
+from arbiter_ops import __version__
+from arbiter_ops.checks import (
     HTTP_BACKOFF_INITIAL,
     HTTP_BACKOFF_JITTER,
     HTTP_BACKOFF_MAX,
@@ -30,6 +27,9 @@ from . import (
     failed,
     passed,
 )
+from arbiter_ops.core.aws import error_code
+from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.secrets.store import read_key
 
 if TYPE_CHECKING:
     import httpx
@@ -166,7 +166,7 @@ def smoke_token(run: CheckRun) -> str:
     """The run's token (minted once for both signed-in checks), signed with the environment's NEXTAUTH_SECRET."""
 
     def mint() -> str:
-        from ..jwt import mint_hs256
+        from arbiter_ops.checks.token import mint_hs256
 
         ctx = run.ctx
         smoke = ctx.config.smoke

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..aws import call, error_code
-from . import CheckFailed, CheckRun, Outcome, check, failed, live_services, passed, warned
+from arbiter_ops.checks import CheckFailed, CheckRun, Outcome, check, failed, live_services, passed, warned
+from arbiter_ops.core.aws import call, error_code
 
 API_SERVICE = "backend"  # the ALB routes /api/* to it
 WEB_SERVICE = "frontend"  # ... and everything else to it

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..aws import call, error_code
-from ..context import Context
-from ..errors import UsageError
-from ..runner import finish
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import UsageError
+from arbiter_ops.runner import finish
 
 
 def bootstrap_command(ctx: Context) -> int:
     from botocore.exceptions import ClientError
 
-    from ..iam import policies
-    from ..state import ensure_table
+    from arbiter_ops.core.iam import policies
+    from arbiter_ops.state.lock import ensure_table
 
     ctx.confirm_production("bootstrap arbiter-ops resources")
     created: list[str] = []
@@ -62,7 +62,7 @@ def bootstrap_command(ctx: Context) -> int:
 
 
 def unlock_command(ctx: Context, *, force: bool) -> int:
-    from ..state import describe_holder, force_unlock
+    from arbiter_ops.state.lock import describe_holder, force_unlock
 
     if not force:
         raise UsageError("unlock clears a lock whoever holds it", hint="pass --force if the holder really crashed")

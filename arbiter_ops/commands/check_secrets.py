@@ -5,7 +5,7 @@
 2. Fetch: each distinct secret once (GetSecretValue by the ARN without ":KEY:STAGE:VERSION"), each SSM
    parameter's existence with GetParameters in batches of 10. Every payload goes to the redactor the
    moment it arrives, so nothing downstream can print it.
-3. Judge: :func:`arbiter_ops.secrets_check.analyze`, a pure function.
+3. Judge: :func:`arbiter_ops.secrets.analysis.analyze`, a pure function.
 4. Report: a table (errors first, each with its fix), or the contract's JSON; GitHub annotations and a
    step summary in Actions. Exit 1 if any finding is an error.
 """
@@ -15,13 +15,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..aws import call, error_code
-from ..context import Context
-from ..errors import ExternalError, OpsError, UsageError
-from ..output import REDACTOR
-from ..runner import finish
-from ..secret_rules import is_sensitive
-from ..secrets_check import (
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import ExternalError, OpsError, UsageError
+from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.runner import finish
+from arbiter_ops.secrets.analysis import (
     Expectations,
     Fetched,
     Finding,
@@ -32,7 +31,8 @@ from ..secrets_check import (
     references_to_fetch,
     summarize,
 )
-from ..value_from import SecretRef
+from arbiter_ops.secrets.rules import is_sensitive
+from arbiter_ops.secrets.value_from import SecretRef
 
 SSM_BATCH = 10  # GetParameters takes at most 10 names
 RENDER_TAG = "check-secrets"  # any valid tag: secrets do not depend on the image
@@ -71,7 +71,7 @@ def _redact_plaintext_secrets(inputs: list[TaskDefinitionInput]) -> None:
 # -- inputs ------------------------------------------------------------------------------------
 def _rendered(ctx: Context, wanted: list[str]) -> tuple[list[TaskDefinitionInput], set[str], bool]:
     """Render the wanted services, and the others as context (AUTH_SECRET vs NEXTAUTH_SECRET, unused keys)."""
-    from .render import render_service
+    from arbiter_ops.commands.render import render_service
 
     for name in wanted:
         ctx.config.service(name)  # unknown service: exit 2 before anything else
@@ -92,7 +92,7 @@ def _rendered(ctx: Context, wanted: list[str]) -> tuple[list[TaskDefinitionInput
 
 
 def _from_files(ctx: Context, paths: list[str], wanted: list[str]) -> tuple[list[TaskDefinitionInput], set[str]]:
-    from ..taskdef import load_task_definition_file
+    from arbiter_ops.ecs.taskdef import load_task_definition_file
 
     by_family = {cfg.family: name for name, cfg in ctx.config.services.items()}
     inputs = []

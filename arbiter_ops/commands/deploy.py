@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..context import Context, git_short_sha
-from ..errors import OpsError, OpsTimeout, Refused, RollbackFailed
-from ..pipeline import Pipeline
-from ..runner import finish
-from ..services import Change, roll_back, update_services, wait_stable
-from ..taskdef import check_image_tag, diff_text
+from arbiter_ops.core.context import Context, git_short_sha
+from arbiter_ops.core.errors import OpsError, OpsTimeout, Refused, RollbackFailed
+from arbiter_ops.core.steps import Pipeline
+from arbiter_ops.ecs.services import Change, roll_back, update_services, wait_stable
+from arbiter_ops.ecs.taskdef import check_image_tag, diff_text
+from arbiter_ops.runner import finish
 
 DEFAULT_TIMEOUT = 900.0
 ROLLBACK_MIN_TIMEOUT = 300.0
@@ -60,7 +60,7 @@ def deploy_command(
     if dry_run:
         return _dry_run(ctx, plan, pipe)
 
-    from ..state import acquire_lock
+    from arbiter_ops.state.lock import acquire_lock
 
     with pipe.step("lock") as step:
         lock = acquire_lock(ctx, f"deploy {plan.tag}", wait=lock_wait)
@@ -148,14 +148,14 @@ def _run_pipeline(
 
 def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
     """render, check-secrets, images: everything that must hold before any change."""
-    from .render import render_service
+    from arbiter_ops.commands.render import render_service
 
     with pipe.step("render") as step:
         for name in plan.services:
             plan.rendered[name] = render_service(ctx, name, plan.tag)
         step.detail = ", ".join(f"{n} ({plan.rendered[n]['family']})" for n in plan.services)
     with pipe.step("check-secrets") as step:
-        from .check_secrets import findings_for
+        from arbiter_ops.commands.check_secrets import findings_for
 
         findings = findings_for(ctx, plan.rendered)
         errors = [f for f in findings if f.severity == "error"]
@@ -169,7 +169,7 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
                 code="secrets",
             )
     with pipe.step("images") as step:
-        from ..images import find_image
+        from arbiter_ops.images.ecr import find_image
 
         missing = []
         for name in plan.services:
@@ -187,8 +187,8 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
 
 def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
     """Read the live revisions (one DescribeServices), register what differs (or plan to)."""
-    from ..ecs import describe_services, describe_task_definition, register_unless_identical
-    from ..taskdef import identical
+    from arbiter_ops.ecs.api import describe_services, describe_task_definition, register_unless_identical
+    from arbiter_ops.ecs.taskdef import identical
 
     cfgs = [ctx.config.services[s] for s in plan.services]
     live = describe_services(ctx, cfgs)
@@ -226,7 +226,7 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], 
     if "backend" not in plan.services:
         pipe.skip("migrate", "the backend is not part of this deploy")
         return
-    from ..migrations import record_migration, run_migration
+    from arbiter_ops.db.migrations import record_migration, run_migration
 
     with pipe.step("migrate") as step:
         result = run_migration(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
@@ -238,7 +238,7 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], 
 
 
 def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
-    from .smoke_test import run_smoke
+    from arbiter_ops.commands.smoke_test import run_smoke
 
     with pipe.step("smoke-test") as step:
         ok, checks = run_smoke(ctx)
@@ -271,7 +271,7 @@ def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any],
 
 
 def _audit(ctx: Context, plan: Plan, outcome: dict[str, Any]) -> None:
-    from ..state import record
+    from arbiter_ops.state.lock import record
 
     # The revisions the services run when the command ends (the contract's `task_definitions`): what the
     # last DescribeServices showed, or the live ones when nothing was changed.
@@ -296,7 +296,7 @@ def _audit(ctx: Context, plan: Plan, outcome: dict[str, Any]) -> None:
 
 def _caller(ctx: Context) -> str:
     try:
-        from ..aws import call
+        from arbiter_ops.core.aws import call
 
         return str(call(ctx.client("sts").get_caller_identity)["Arn"])
     except Exception:  # the audit record still says who by user name

@@ -8,10 +8,10 @@ import subprocess
 import sys
 import time
 
-from ..context import Context
-from ..errors import ExternalError, Refused
-from ..runner import finish
-from ..sandbox.runtime import LocalEndpoints, read_state, state_path, stop_pid
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import ExternalError, Refused
+from arbiter_ops.runner import finish
+from arbiter_sandbox.runtime import LocalEndpoints, read_state, state_path, stop_pid
 
 START_TIMEOUT = 60.0
 
@@ -38,7 +38,7 @@ def up(ctx: Context) -> int:
     if ctx.options.config_path:
         env["ARBITER_OPS_CONFIG"] = str(os.path.abspath(ctx.options.config_path))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter_ops.sandbox.serve"],
+        [sys.executable, "-m", "arbiter_sandbox.serve"],
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,

@@ -18,15 +18,15 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ..aws import error_code
-from ..context import Context
-from ..errors import ExternalError, OpsError, Refused, UsageError
-from ..migrations import BACKEND, DEFAULT_COMMAND, MigrationResult, MigrationTimeout, run_migration
-from ..output import REDACTOR
-from ..polling import PollPolicy
-from ..preflight import CONNECT_TIMEOUT, EXPECTED_MAJOR, PreflightResult
-from ..preflight import preflight as check_database
-from ..runner import finish
+from arbiter_ops.core.aws import error_code
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import ExternalError, OpsError, Refused, UsageError
+from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.polling import PollPolicy
+from arbiter_ops.db.migrations import BACKEND, DEFAULT_COMMAND, MigrationResult, MigrationTimeout, run_migration
+from arbiter_ops.db.preflight import CONNECT_TIMEOUT, EXPECTED_MAJOR, PreflightResult
+from arbiter_ops.db.preflight import preflight as check_database
+from arbiter_ops.runner import finish
 
 DEFAULT_TIMEOUT = 900.0
 FAILURE_LINES = 10  # log lines repeated under a failure summary
@@ -68,7 +68,7 @@ def database_url_from_secret(ctx: Context) -> tuple[str, str]:
     is missing, ExternalError (3) when AWS refuses to answer."""
     from botocore.exceptions import ClientError
 
-    from ..secret_store import read_key
+    from arbiter_ops.secrets.store import read_key
 
     key = ctx.config.service(BACKEND).secrets.get("DATABASE_URL", "DATABASE_URL")
     source = f"{key} from secret {ctx.secret_id}"
@@ -151,9 +151,9 @@ def _preflight_before_migration(ctx: Context, explicit: str | None) -> dict[str,
 
 # -- the migration -----------------------------------------------------------------------------
 def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str], explicit_url: str | None) -> int:
-    from ..ecs import register_unless_identical
-    from ..taskdef import check_image_tag
-    from .render import render_service, resolve_image_tag
+    from arbiter_ops.commands.render import render_service, resolve_image_tag
+    from arbiter_ops.ecs.api import register_unless_identical
+    from arbiter_ops.ecs.taskdef import check_image_tag
 
     poll = PollPolicy.from_env()  # bad input (exit 2) before any AWS call or prompt
     if image_tag:
@@ -199,7 +199,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
 
 def _require_image(ctx: Context, td: dict[str, Any], tag: str) -> str:
     """The migration container's image; Refused (exit 1) when its tag is not in ECR."""
-    from ..images import find_image, parse_image_uri
+    from arbiter_ops.images.ecr import find_image, parse_image_uri
 
     container = ctx.config.service(BACKEND).container
     image = next((str(c.get("image")) for c in td["containerDefinitions"] if c.get("name") == container), "")
@@ -227,7 +227,7 @@ def _refuse(ctx: Context, doc: dict[str, Any], message: str) -> int:
 def _report(
     ctx: Context, doc: dict[str, Any], result: MigrationResult, exit_code: int, error: OpsError | None = None
 ) -> int:
-    from ..migrations import record_migration
+    from arbiter_ops.db.migrations import record_migration
 
     record_migration(ctx, result)
     out = ctx.output

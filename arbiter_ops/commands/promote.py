@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..aws import call, error_code
-from ..errors import Refused, UsageError
-from ..images import find_image
-from ..runner import finish
-from ..taskdef import check_image_tag
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.errors import Refused, UsageError
+from arbiter_ops.ecs.taskdef import check_image_tag
+from arbiter_ops.images.ecr import find_image
+from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
-    from ..context import Context
+    from arbiter_ops.core.context import Context
 
 # Everything a tag can name in ECR: BatchGetImage returns the manifest in its stored type only if accepted.
 ACCEPTED_MEDIA_TYPES = [

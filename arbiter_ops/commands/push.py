@@ -19,18 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import docker
-from ..aws import call, error_code
-from ..context import git_short_sha
-from ..errors import ConfigError, ExternalError, OpsError, Refused, UsageError
-from ..images import find_image
-from ..output import REDACTOR
-from ..runner import finish
-from ..taskdef import check_image_tag
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.context import git_short_sha
+from arbiter_ops.core.errors import ConfigError, ExternalError, OpsError, Refused, UsageError
+from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.ecs.taskdef import check_image_tag
+from arbiter_ops.images import docker
+from arbiter_ops.images.ecr import find_image
+from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
-    from ..config import ServiceConfig
-    from ..context import Context
+    from arbiter_ops.core.config import ServiceConfig
+    from arbiter_ops.core.context import Context
 
 MAX_CONCURRENT_PUSHES = 4
 BUILD_TIMEOUT = 1800.0

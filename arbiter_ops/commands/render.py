@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..context import Context, git_short_sha
-from ..errors import CredentialsError, UsageError
-from ..taskdef import RenderInputs, check_image_tag, diff_text, render
+from arbiter_ops.core.context import Context, git_short_sha
+from arbiter_ops.core.errors import CredentialsError, UsageError
+from arbiter_ops.ecs.taskdef import RenderInputs, check_image_tag, diff_text, render
 
 
 def resolve_image_tag(ctx: Context, service: str, image_tag: str | None) -> str:
     """--image-tag, else the tag the live service runs, else the short git SHA."""
     if image_tag:
         return check_image_tag(image_tag)
-    from ..ecs import image_tag_of, live_task_definition
+    from arbiter_ops.ecs.api import image_tag_of, live_task_definition
 
     cfg = ctx.config.service(service)
     try:
@@ -46,7 +46,7 @@ def render_command(ctx: Context, service: str, *, image_tag: str | None, out: st
     td = render_service(ctx, service, tag)
     text = json.dumps(td, indent=2) + "\n"
     if diff:
-        from ..ecs import live_task_definition
+        from arbiter_ops.ecs.api import live_task_definition
 
         live = live_task_definition(ctx, cfg)
         label = live["taskDefinitionArn"] if live else f"{cfg.family} (not registered)"

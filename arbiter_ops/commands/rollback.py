@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..context import Context
-from ..errors import Refused
-from ..runner import finish
-from ..services import Change, update_services, wait_stable
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import Refused
+from arbiter_ops.ecs.services import Change, update_services, wait_stable
+from arbiter_ops.runner import finish
 
 DEFAULT_TIMEOUT = 900.0
 
@@ -13,8 +13,8 @@ DEFAULT_TIMEOUT = 900.0
 def previous_revision(ctx: Context, service: str, current: str) -> str | None:
     """The revision this service ran before the deploy that put ``current`` there (audit records), else
     the revision numbered one lower, if it exists."""
-    from ..ecs import describe_task_definition
-    from ..state import latest
+    from arbiter_ops.ecs.api import describe_task_definition
+    from arbiter_ops.state.lock import latest
 
     for entry in latest(ctx, "deploy", limit=25):
         before = (entry.get("before") or {}).get(service)
@@ -30,8 +30,8 @@ def previous_revision(ctx: Context, service: str, current: str) -> str | None:
 
 
 def rollback_command(ctx: Context, service: str, *, to_revision: int | None, timeout: float | None) -> int:
-    from ..ecs import describe_services, describe_task_definition
-    from ..state import acquire_lock, record
+    from arbiter_ops.ecs.api import describe_services, describe_task_definition
+    from arbiter_ops.state.lock import acquire_lock, record
 
     cfg = ctx.config.service(service)
     ctx.confirm_production(f"roll back {service}")

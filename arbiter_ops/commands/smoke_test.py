@@ -15,9 +15,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from ..checks import CheckResult, run_checks
-from ..context import Context
-from ..runner import finish
+from arbiter_ops.checks import CheckResult, run_checks
+from arbiter_ops.core.context import Context
+from arbiter_ops.runner import finish
 
 MARKS = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "-"}
 WORDS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context
-from ..runner import finish
+from arbiter_ops.core.context import Context
+from arbiter_ops.runner import finish
 
 
 def status_command(ctx: Context) -> int:
-    from ..ecs import describe_services, describe_task_definition, image_tag_of
-    from ..state import latest, lock_holder
+    from arbiter_ops.ecs.api import describe_services, describe_task_definition, image_tag_of
+    from arbiter_ops.state.lock import latest, lock_holder
 
     cfgs = ctx.config.services
     live = describe_services(ctx, list(cfgs.values()))

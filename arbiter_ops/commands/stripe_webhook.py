@@ -2,10 +2,10 @@
 
 1. Read the environment's secret (JSON object, else refused) and take STRIPE_SECRET_KEY from it; a key of
    the wrong mode is refused (exit 1) before any Stripe request.
-2. List the endpoints (all pages) and plan (:func:`arbiter_ops.webhook.plan`): create, update drifted
+2. List the endpoints (all pages) and plan (:func:`arbiter_ops.billing.webhook.plan`): create, update drifted
    events/status/metadata, report duplicates on the URL (delete them with --prune), or nothing at all.
 3. Apply, after production confirmation when anything changes. A created endpoint's signing secret (shown
-   by Stripe only then) is merged into the secret with a compare-and-set (:mod:`arbiter_ops.secret_store`).
+   by Stripe only then) is merged into the secret with a compare-and-set (:mod:`arbiter_ops.secrets.store`).
 
 The signing secret is never printed: it is registered with the redactor the moment Stripe returns it, and
 no result, message or summary is built from it.
@@ -16,11 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import secret_store, stripe_api
-from ..context import Context
-from ..errors import OpsError, UsageError
-from ..runner import finish
-from ..webhook import (
+from arbiter_ops.billing import stripe_client as stripe_api
+from arbiter_ops.billing.webhook import (
     BROKEN,
     FINGERPRINT_KEY,
     SECRET_KEY,
@@ -34,6 +31,10 @@ from ..webhook import (
     plan,
     secret_status,
 )
+from arbiter_ops.core.context import Context
+from arbiter_ops.core.errors import OpsError, UsageError
+from arbiter_ops.runner import finish
+from arbiter_ops.secrets import store as secret_store
 
 
 @dataclass
@@ -176,7 +177,7 @@ def _store_secret(ctx: Context, client: Any, sm: Any, outcome: Outcome, new_secr
 
 
 def _record_fingerprint(ctx: Context, client: Any, endpoint: Endpoint, secret: str | None) -> None:
-    """Let `--check` prove later that the stored secret is this endpoint's (see arbiter_ops.webhook)."""
+    """Let `--check` prove later that the stored secret is this endpoint's (see arbiter_ops.billing.webhook)."""
     if not secret:
         return
     try:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from arbiter_ops.sandbox.api_server import (
+from arbiter_sandbox.api_server import (
     ArbiterApiStandIn,
     TokenError,
     encode_hs256,

@@ -16,8 +16,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from arbiter_ops.sandbox.aws_server import AwsSandbox
-from arbiter_ops.sandbox.control import SandboxControl, SandboxControlError
+from arbiter_sandbox.aws_server import AwsSandbox
+from arbiter_sandbox.control import SandboxControl, SandboxControlError
 
 if TYPE_CHECKING:
     from aws_world import EcsWorld

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-from arbiter_ops.sandbox.control import SandboxControl
+from arbiter_sandbox.control import SandboxControl
 
 if TYPE_CHECKING:
     from aws_world import EcsWorld

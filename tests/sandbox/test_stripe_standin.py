@@ -16,7 +16,7 @@ import httpx
 import pytest
 import stripe
 
-from arbiter_ops.sandbox.stripe_server import StripeStandIn
+from arbiter_sandbox.stripe_server import StripeStandIn
 
 TEST_KEY = "sk_test_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))
 LIVE_KEY = "sk_live_" + "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(24))

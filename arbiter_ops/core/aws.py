@@ -1,0 +1,173 @@
+"""AWS access in one place: lazily built boto3 clients, one retry policy, and an API-call counter.
+
+boto3 is imported here only, and only when a client is first needed (`arbiter-ops --help` stays fast).
+The counter hooks botocore's events: ``before-call`` fires once per logical API call, ``before-send``
+once per HTTP attempt, so retries are visible without inflating the logical count.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from arbiter_ops.core.errors import CredentialsError, ExternalError
+
+if TYPE_CHECKING:
+    import boto3
+
+# Generous and bounded: standard mode retries throttling and 5xx with jittered backoff.
+RETRY_MAX_ATTEMPTS = 8
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 30
+
+
+class ApiCallCounter:
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def on_call(self, model: Any = None, **_: Any) -> None:
+        name = f"{model.service_model.service_name}:{model.name}" if model is not None else "?"
+        with self._lock:
+            self.calls[name] += 1
+
+    def on_send(self, request: Any = None, **kwargs: Any) -> None:
+        event_name = kwargs.get("event_name", "")
+        with self._lock:
+            self.attempts[event_name.removeprefix("before-send.")] += 1
+
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+    def count(self, operation: str) -> int:
+        """Calls of ``Operation`` or ``service:Operation``."""
+        if ":" in operation:
+            return self.calls.get(operation, 0)
+        return sum(n for k, n in self.calls.items() if k.split(":", 1)[1] == operation)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "total": self.total(),
+            "attempts": sum(self.attempts.values()),
+            "by_operation": dict(sorted(self.calls.items())),
+        }
+
+
+class AwsClients:
+    """The SDK clients of one command run. Region, profile and endpoint come from the context."""
+
+    def __init__(
+        self,
+        region: str,
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        self.region = region
+        self.profile = profile
+        self.endpoint_url = endpoint_url
+        self.credentials = credentials
+        self.counter = ApiCallCounter()
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            import boto3
+            from botocore.exceptions import ProfileNotFound
+
+            try:
+                if self.credentials:
+                    key, secret = self.credentials
+                    self._session = boto3.Session(
+                        aws_access_key_id=key, aws_secret_access_key=secret, region_name=self.region
+                    )
+                else:
+                    self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except ProfileNotFound:
+                raise ExternalError(
+                    f"AWS profile {self.profile!r} not found",
+                    hint="check --profile / AWS_PROFILE against ~/.aws/config",
+                    code="unknown-profile",
+                ) from None
+            events = self._session.events
+            events.register("before-call.*.*", self.counter.on_call)
+            events.register("before-send.*.*", self.counter.on_send)
+        return self._session
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                from botocore.config import Config
+
+                config = Config(
+                    retries={"mode": "standard", "max_attempts": RETRY_MAX_ATTEMPTS},
+                    connect_timeout=CONNECT_TIMEOUT,
+                    read_timeout=READ_TIMEOUT,
+                    user_agent_extra="arbiter-ops",
+                )
+                kwargs: dict[str, Any] = {"config": config, "region_name": self.region}
+                if self.endpoint_url:
+                    kwargs["endpoint_url"] = self.endpoint_url
+                self._clients[service] = self.session().client(service, **kwargs)
+            return self._clients[service]
+
+    def account_id(self) -> str:
+        return str(call(self.client("sts").get_caller_identity)["Account"])
+
+
+def call(fn: Any, /, **kwargs: Any) -> Any:
+    """Call an SDK method, turning the failures a user can meet into typed errors (exit 3).
+
+    ClientErrors are re-raised as they are: the caller decides what a NotFound means.
+    """
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+        PartialCredentialsError,
+    )
+
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code in ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"):
+            raise CredentialsError(
+                f"AWS rejected the credentials ({code})", hint="refresh them (aws sso login / aws configure)"
+            ) from None
+        if code in _THROTTLED or _status(exc) >= 500:
+            raise ExternalError(
+                f"AWS kept failing after {RETRY_MAX_ATTEMPTS} attempts ({code} on {exc.operation_name})",
+                hint="try again later; check the AWS Health Dashboard",
+            ) from None
+        raise
+    except (NoCredentialsError, PartialCredentialsError):
+        raise CredentialsError(
+            "no AWS credentials found",
+            hint="set AWS_PROFILE / AWS_ACCESS_KEY_ID, or run `aws configure`; `--env local` needs none",
+        ) from None
+    except NoRegionError:
+        raise ExternalError("no AWS region configured", hint="pass --region or set AWS_REGION") from None
+    except EndpointConnectionError as exc:
+        raise ExternalError(f"cannot reach AWS at {exc.kwargs.get('endpoint_url')}", hint="check the network") from None
+    except BotoCoreError as exc:
+        raise ExternalError(f"AWS request failed: {exc}") from None
+
+
+_THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
+
+
+def error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: Exception) -> int:
+    response = getattr(exc, "response", None) or {}
+    return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)

@@ -1,0 +1,313 @@
+"""The `arbiter-ops.toml` model. Built-in defaults reproduce the AWS deployment guide, so no file is needed.
+
+A user file is deep-merged over the defaults (``[services.backend] cpu = 1024`` changes only that key),
+then validated strictly: an unknown key, a wrong type or a bad value is a :class:`ConfigError` (exit 2)
+naming the file, the key and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from arbiter_ops.core.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "arbiter-ops.toml"
+LOCAL_ACCOUNT_ID = "123456789012"  # the sandbox's account (moto's default)
+
+
+def _account_id(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"\d{12}", value):
+        raise ValueError("expected a 12-digit AWS account id")
+    return value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class StripeConfig(Strict):
+    api_base: str = "https://api.stripe.com"
+    webhook_path: str = "/api/v1/billing/webhooks/stripe"
+    webhook_events: list[str] = Field(
+        default_factory=lambda: [
+            "checkout.session.completed",
+            "customer.subscription.updated",
+            "customer.subscription.deleted",
+        ]
+    )
+
+
+class EnvironmentConfig(Strict):
+    app_mode: Literal["mock", "sandbox", "production"]
+    app_env: Literal["development", "staging", "production"]
+    cluster: str = "arbiter-ai"
+    secret: str | None = None  # default: "<project>/<env name>"
+    base_url: str | None = None  # local: the sandbox's Arbiter API stand-in
+    domain: str | None = None  # default: the top-level domain
+    region: str | None = None
+    account_id: str | None = None
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+    _account = field_validator("account_id")(classmethod(lambda cls, v: _account_id(v)))
+
+
+class ServiceConfig(Strict):
+    family: str
+    container: str
+    ecs_service: str
+    ecr_repository: str
+    template: str
+    cpu: int
+    memory: int
+    port: int = Field(ge=1, le=65535)
+    health_check_path: str
+    health_check_command: str = "curl -f http://localhost:{port}{path} || exit 1"
+    desired_count: int = Field(ge=0)
+    context: str
+    dockerfile: str = "Dockerfile"
+    build_args: dict[str, str] = Field(default_factory=dict)
+    platform: str = "linux/amd64"
+    log_group: str | None = None  # default: "/ecs/<family>"
+    # Plain variables of the container (values may use {app_mode}, {app_env}, {region}, {base_url}, {domain}).
+    environment: dict[str, str] = Field(default_factory=dict)
+    # Secret variables: variable name -> JSON key of the environment's secret.
+    secrets: dict[str, str] = Field(default_factory=dict)
+    # Variables the service must receive (check-secrets `required-missing`).
+    required: list[str] = Field(default_factory=list)
+
+
+class SmokeConfig(Strict):
+    health_path: str = "/health"
+    catalog_path: str = "/api/v1/catalog/"
+    sign_in_path: str = "/api/v1/auth/me"
+    query_path: str = "/api/v1/query"
+    query_text: str = "What is Arbiter AI?"
+    identity_sub: str = "arbiter-ops-smoke-test"
+    identity_email: str = "smoke-test@arbiter-ai.com"
+    timeout: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0)
+    follow_redirects: bool = False
+
+
+class Config(Strict):
+    project: str = "arbiter-ai"
+    region: str = "us-east-1"
+    account_id: str | None = None
+    domain: str = "arbiter-ai.com"
+    execution_role: str = "ecsTaskExecutionRole"
+    task_role: str = "arbiter-ai-task-role"
+    rds_instance: str = "arbiter-db"
+    redis_cluster: str = "arbiter-redis"
+    state_table: str = "arbiter-ops-state"
+    stripe: StripeConfig = Field(default_factory=StripeConfig)
+    smoke: SmokeConfig = Field(default_factory=SmokeConfig)
+    environments: dict[str, EnvironmentConfig]
+    services: dict[str, ServiceConfig]
+    source: str = "built-in defaults"
+
+    _account = field_validator("account_id")(classmethod(lambda cls, v: _account_id(v)))
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        if name not in self.environments:
+            raise ConfigError(
+                f"unknown environment {name!r}",
+                hint=f"expected one of: {', '.join(self.environments)} (or define [environments.{name}] "
+                f"in {DEFAULT_CONFIG_NAME})",
+                code="unknown-environment",
+            )
+        return self.environments[name]
+
+    def service(self, name: str) -> ServiceConfig:
+        if name not in self.services:
+            raise ConfigError(
+                f"unknown service {name!r}",
+                hint=f"expected one of: {', '.join(self.services)}",
+                code="unknown-service",
+            )
+        return self.services[name]
+
+    def secret_id(self, env_name: str) -> str:
+        return self.environment(env_name).secret or f"{self.project}/{env_name}"
+
+    def domain_of(self, env_name: str) -> str:
+        return self.environment(env_name).domain or self.domain
+
+
+def builtin_defaults() -> dict[str, Any]:
+    """The guide's values (Steps 1, 3b, 3c and "Frontend Environment")."""
+    backend_env = {
+        "APP_MODE": "{app_mode}",
+        "APP_ENV": "{app_env}",
+        "AWS_REGION": "{region}",
+        "LLM_PROVIDER": "bedrock",
+        "EMBEDDING_PROVIDER": "bedrock",
+        "VECTOR_STORE_PROVIDER": "pgvector",
+        "RERANKER_PROVIDER": "flashrank",
+        "TRUSTED_PROXY_HOPS": "1",
+        "LOG_LEVEL": "INFO",
+    }
+    # Step 3c's five, plus what Step 1d stores and the go-live checklist requires. Never PINECONE_API_KEY.
+    backend_secrets = {
+        name: name
+        for name in (
+            "DATABASE_URL",
+            "REDIS_URL",
+            "NEXTAUTH_SECRET",
+            "STRIPE_SECRET_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "STRIPE_PRICE_ID",
+            "ALLOWED_ORIGINS",
+            "APP_BASE_URL",
+        )
+    }
+    return {
+        "environments": {
+            "local": {
+                "app_mode": "sandbox",
+                "app_env": "development",
+                "account_id": LOCAL_ACCOUNT_ID,
+                "base_url": "http://localhost:3000",
+            },
+            "sandbox": {
+                "app_mode": "sandbox",
+                "app_env": "development",
+                "base_url": "https://sandbox.arbiter-ai.com",
+            },
+            "staging": {"app_mode": "sandbox", "app_env": "staging", "base_url": "https://staging.arbiter-ai.com"},
+            "production": {
+                "app_mode": "production",
+                "app_env": "production",
+                "base_url": "https://arbiter-ai.com",
+            },
+        },
+        "services": {
+            "backend": {
+                "family": "arbiter-backend",
+                "container": "backend",
+                "ecs_service": "backend",
+                "ecr_repository": "arbiter-ai/backend",
+                "template": "backend-task-definition.json.j2",
+                "cpu": 512,
+                "memory": 1024,
+                "port": 8000,
+                "health_check_path": "/health",
+                "desired_count": 2,
+                "context": "./backend",
+                "environment": backend_env,
+                "secrets": backend_secrets,
+                "required": [
+                    "NEXTAUTH_SECRET",
+                    "STRIPE_SECRET_KEY",
+                    "STRIPE_WEBHOOK_SECRET",
+                    "DATABASE_URL",
+                    "REDIS_URL",
+                ],
+            },
+            "frontend": {
+                "family": "arbiter-frontend",
+                "container": "frontend",
+                "ecs_service": "frontend",
+                "ecr_repository": "arbiter-ai/frontend",
+                "template": "frontend-task-definition.json.j2",
+                "cpu": 256,
+                "memory": 512,
+                "port": 3000,
+                "health_check_path": "/",
+                "health_check_command": "wget -q -O /dev/null http://localhost:{port}{path} || exit 1",
+                "desired_count": 2,
+                "context": "./frontend",
+                "environment": {"AUTH_TRUST_HOST": "true", "NEXTAUTH_URL": "{base_url}", "NODE_ENV": "production"},
+                # AUTH_SECRET must equal the backend's NEXTAUTH_SECRET: same key. The frontend's DATABASE_URL
+                # is a plain postgresql:// URL (a Node driver cannot use the asyncpg form).
+                "secrets": {"AUTH_SECRET": "NEXTAUTH_SECRET", "DATABASE_URL": "FRONTEND_DATABASE_URL"},
+                "required": ["AUTH_SECRET", "DATABASE_URL"],
+            },
+        },
+    }
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in _REPLACED_TABLES:
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+# Tables a user replaces whole rather than merges: a mapping they write is the mapping they want.
+_REPLACED_TABLES = {"environment", "secrets", "build_args"}
+
+
+def _describe_error(err: dict[str, Any], data: dict[str, Any]) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent_model = _model_at(err["loc"][:-1])
+        expected = ", ".join(parent_model.model_fields) if parent_model else "a known key"
+        return f"{loc}: unknown key (expected one of: {expected})"
+    if err["type"] == "missing":
+        return f"{loc}: required key is missing"
+    given = err.get("input")
+    shown = f" (got {given!r})" if isinstance(given, (int, float, str, bool)) and len(str(given)) < 60 else ""
+    return f"{loc}: {err['msg'].lower()}{shown}"
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    i = 0
+    while i < len(loc):
+        part = loc[i]
+        if model is Config and part in ("environments", "services"):
+            model = EnvironmentConfig if part == "environments" else ServiceConfig
+            i += 2  # skip the name
+            continue
+        field = model.model_fields.get(str(part))
+        ann = field.annotation if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+            i += 1
+            continue
+        return None
+    return model
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the config: an explicit path (must exist), else ./arbiter-ops.toml if present, else defaults."""
+    data: dict[str, Any] = {}
+    source = "built-in defaults"
+    chosen = Path(path) if path else Path(DEFAULT_CONFIG_NAME)
+    if path and not chosen.is_file():
+        raise ConfigError(f"config file {chosen} not found", hint="check --config / ARBITER_OPS_CONFIG")
+    if chosen.is_file():
+        source = str(chosen)
+        try:
+            data = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{chosen}: TOML syntax error: {exc}", hint="fix the file's syntax") from None
+        except OSError as exc:
+            raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from None
+    merged = _merge(builtin_defaults(), data)
+    # New environments get the defaults every environment shares.
+    try:
+        config = Config.model_validate({**merged, "source": source})
+    except ValidationError as exc:
+        problems = [_describe_error(e, merged) for e in exc.errors()]
+        raise ConfigError(
+            f"{source}: {'; '.join(problems)}", hint="see the configuration reference in README.md"
+        ) from None
+    return _apply_env_overrides(config)
+
+
+def _apply_env_overrides(config: Config) -> Config:
+    if os.environ.get("ARBITER_OPS_STRIPE_API_BASE"):
+        config.stripe.api_base = os.environ["ARBITER_OPS_STRIPE_API_BASE"]
+    return config

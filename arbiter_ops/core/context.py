@@ -1,0 +1,173 @@
+"""The one object every command receives: config, environment, output, and lazily built clients."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from arbiter_ops.core.config import Config, EnvironmentConfig
+from arbiter_ops.core.errors import ExternalError, UsageError
+from arbiter_ops.core.output import Output
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.aws import AwsClients
+    from arbiter_sandbox.runtime import LocalEndpoints
+
+
+@dataclass
+class Options:
+    config_path: str | None = None
+    env: str = "local"
+    output: str = "text"
+    region: str | None = None
+    profile: str | None = None
+    yes: bool = False
+    verbose: int = 0
+    quiet: bool = False
+
+
+@dataclass
+class Context:
+    options: Options
+    config: Config
+    output: Output
+    command: str = "arbiter-ops"
+    _aws: AwsClients | None = field(default=None, repr=False)
+    _account_id: str | None = field(default=None, repr=False)
+    _local: LocalEndpoints | None = field(default=None, repr=False)
+
+    # -- environment -----------------------------------------------------------------------
+    @property
+    def env_name(self) -> str:
+        return self.options.env
+
+    @property
+    def env(self) -> EnvironmentConfig:
+        return self.config.environment(self.options.env)
+
+    @property
+    def is_local(self) -> bool:
+        return self.options.env == "local"
+
+    @property
+    def is_production(self) -> bool:
+        return self.options.env == "production" or self.env.app_env == "production"
+
+    @property
+    def region(self) -> str:
+        if self.options.region:
+            return self.options.region
+        if self.is_local:  # the sandbox is seeded in the configured region; a shell's AWS_REGION must not move it
+            return self.env.region or self.config.region
+        return os.environ.get("AWS_REGION") or self.env.region or self.config.region
+
+    @property
+    def secret_id(self) -> str:
+        return self.config.secret_id(self.options.env)
+
+    @property
+    def domain(self) -> str:
+        return self.config.domain_of(self.options.env)
+
+    def base_url(self) -> str:
+        """Where the environment's app answers (smoke tests, webhook URL)."""
+        if os.environ.get("ARBITER_OPS_BASE_URL"):
+            return os.environ["ARBITER_OPS_BASE_URL"].rstrip("/")
+        if self.is_local:
+            return self.local().app_base_url
+        if self.env.base_url:
+            return self.env.base_url.rstrip("/")
+        return f"https://{self.domain}"
+
+    def render_base_url(self) -> str:
+        """The public URL baked into task definitions (NEXTAUTH_URL); static, unlike the sandbox's port."""
+        return (self.env.base_url or f"https://{self.domain}").rstrip("/")
+
+    def stripe_api_base(self) -> str:
+        if os.environ.get("ARBITER_OPS_STRIPE_API_BASE"):
+            return os.environ["ARBITER_OPS_STRIPE_API_BASE"]
+        if self.is_local:
+            return self.local().stripe_api_base
+        return self.config.stripe.api_base
+
+    # -- the local sandbox -----------------------------------------------------------------
+    def local(self) -> LocalEndpoints:
+        """The running local sandbox (persistent, or embedded for this command's duration)."""
+        if self._local is None:
+            from arbiter_sandbox.runtime import ensure_local
+
+            self._local = ensure_local(self)
+        return self._local
+
+    # -- AWS -------------------------------------------------------------------------------
+    @property
+    def aws(self) -> AwsClients:
+        if self._aws is None:
+            from arbiter_ops.core.aws import AwsClients
+
+            if self.is_local:
+                # Nothing real is touched: sandbox endpoint, dummy credentials, whatever the shell has.
+                self._aws = AwsClients(
+                    self.region,
+                    endpoint_url=self.local().aws_endpoint_url,
+                    credentials=("testing", "testing"),
+                )
+            else:
+                self._aws = AwsClients(
+                    self.region,
+                    profile=self.options.profile or self.env.profile,
+                    endpoint_url=self.env.endpoint_url,
+                )
+        return self._aws
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service)
+
+    def account_id(self) -> str:
+        """Config `account_id` (environment, then top level), else AWS_ACCOUNT_ID, else STS."""
+        if self._account_id is None:
+            self._account_id = (
+                self.env.account_id
+                or self.config.account_id
+                or os.environ.get("AWS_ACCOUNT_ID")
+                or self.aws.account_id()
+            )
+        return self._account_id
+
+    def api_calls(self) -> dict[str, Any] | None:
+        return self._aws.counter.as_dict() if self._aws is not None else None
+
+    # -- interaction -----------------------------------------------------------------------
+    def confirm_production(self, action: str) -> None:
+        """Changing production needs --yes, or a 'yes' typed at a terminal."""
+        if not self.is_production or self.options.yes:
+            return
+        if not sys.stdin.isatty():
+            raise UsageError(
+                f"refusing to {action} in {self.env_name} without confirmation",
+                hint="pass --yes (or set ARBITER_OPS_YES=1) in non-interactive runs",
+                code="confirmation-required",
+            )
+        import typer
+
+        if not typer.confirm(f"{action} in {self.env_name}?", default=False, err=True):
+            raise UsageError("aborted by the user", code="aborted")
+
+
+def git_short_sha(cwd: str | None = None) -> str:
+    """The default image tag: the short SHA of HEAD."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        raise UsageError(
+            "no --image-tag given and the git commit cannot be read", hint="pass --image-tag TAG"
+        ) from None
+    sha = out.stdout.strip()
+    if not sha:
+        raise ExternalError("git printed no commit SHA", hint="pass --image-tag TAG")
+    return sha

@@ -1,0 +1,43 @@
+"""Adaptive polling shared by every wait (rollouts, migration tasks): fast at first, slower later.
+
+``ARBITER_OPS_POLL_INTERVAL`` sets the first interval in seconds (tests use a small one); a value that is
+not a positive number is bad input (exit 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from arbiter_ops.core.errors import UsageError
+
+POLL_ENV = "ARBITER_OPS_POLL_INTERVAL"
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """``initial`` seconds, growing by ``factor`` up to ``maximum``."""
+
+    initial: float = 1.0
+    maximum: float = 5.0
+    factor: float = 1.5
+
+    @classmethod
+    def from_env(cls, initial: float = 1.0, maximum: float = 5.0) -> PollPolicy:
+        raw = os.environ.get(POLL_ENV)
+        if not raw:
+            return cls(initial, maximum)
+        try:
+            first = float(raw)
+        except ValueError:
+            raise UsageError(f"{POLL_ENV}={raw!r} is not a number of seconds") from None
+        if first <= 0:
+            raise UsageError(f"{POLL_ENV} must be positive")
+        return cls(initial=first, maximum=max(first, maximum))
+
+    def intervals(self) -> Iterator[float]:
+        interval = self.initial
+        while True:
+            yield interval
+            interval = min(interval * self.factor, self.maximum)

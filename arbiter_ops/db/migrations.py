@@ -1,0 +1,403 @@
+"""Alembic migrations as a one-off Fargate task: run it, follow its logs, wait for its verdict.
+
+Shared by `migrate` and by `deploy` (its migration gate), and by smoke-test's `migrations` check
+(:func:`last_migration`).
+
+- The task runs with the backend service's own network configuration (subnets, security groups): the
+  same network path to RDS as the app, so a migration that passes proves the app can reach the database.
+- Waiting is bounded (``timeout``) and adaptive (:class:`PollPolicy`, 1 s growing to 5 s): a 10-minute
+  migration costs ~130 DescribeTasks, not thousands. Every poll that sees the task started fetches at most
+  one page of its CloudWatch log stream from the last ``nextForwardToken``; once the task has STOPPED,
+  the remaining pages are read until the token repeats (CloudWatch's "end of stream"). Nothing is re-read.
+- The verdict: ok only for ``stopCode`` EssentialContainerExited with exit code 0 of the migration
+  container; TaskFailedToStart is a failure naming ECS's reason; a timeout stops the task and raises
+  :class:`MigrationTimeout` (an :class:`OpsTimeout`, exit 3) carrying the result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.errors import ExternalError, OpsTimeout, UsageError
+from arbiter_ops.core.polling import PollPolicy
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+
+STARTED_BY = "arbiter-ops/migrate"
+STOP_REASON = "arbiter-ops migrate: timeout"
+DEFAULT_COMMAND = ("alembic", "upgrade", "head")
+BACKEND = "backend"
+LOG_TAIL = 20  # lines kept for the result (JSON `log_tail`, the failure summary)
+LOG_PAGE_LIMIT = 1000  # events per GetLogEvents page
+FINAL_DRAIN_PAGES = 50  # bound on the pages read after the task stopped (50k lines)
+STOP_GRACE = 60.0  # after StopTask: Fargate sends SIGTERM, then SIGKILL after the 30 s stopTimeout
+HEARTBEAT_SECONDS = 30.0  # "still RUNNING" progress line when the status does not change
+Verdict = Literal["ok", "failed", "timeout"]
+
+
+@dataclass
+class MigrationResult:
+    task_definition: str
+    task_arn: str | None
+    verdict: Verdict
+    reason: str
+    exit_code: int | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    last_status: str | None = None
+    duration_ms: int = 0
+    log_tail: list[str] = field(default_factory=list)
+    log_stream: str | None = None
+    polls: int = 0
+    network_configuration: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "ok"
+
+    def as_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class MigrationTimeout(OpsTimeout):
+    """The migration did not stop in time; the task was stopped. ``result`` says how far it got."""
+
+    def __init__(self, message: str, result: MigrationResult, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+def backend_network_configuration(ctx: Context) -> dict[str, Any]:
+    """The backend service's awsvpc configuration, as RunTask takes it."""
+    from arbiter_ops.ecs.api import describe_services
+
+    cfg = ctx.config.service(BACKEND)
+    service = describe_services(ctx, [cfg]).get(cfg.ecs_service)
+    if service is None:
+        raise ExternalError(
+            f"the {cfg.ecs_service} service does not exist in cluster {ctx.env.cluster}",
+            hint="migrate runs with the backend service's network configuration: create the service first",
+            code="no-backend-service",
+        )
+    network = service.get("networkConfiguration") or {}
+    if not (network.get("awsvpcConfiguration") or {}).get("subnets"):
+        raise ExternalError(
+            f"the {cfg.ecs_service} service has no awsvpc network configuration",
+            hint="the guide's services are Fargate (awsvpc) services",
+            code="no-network-configuration",
+        )
+    return dict(network)
+
+
+def run_migration(
+    ctx: Context,
+    task_definition_arn: str,
+    command: list[str],
+    timeout: float,
+    on_log: Callable[[str], None],
+    *,
+    poll: PollPolicy | None = None,
+    on_progress: Callable[[str], None] | None = None,
+    task_definition: dict[str, Any] | None = None,
+) -> MigrationResult:
+    """Run ``command`` in the backend container of ``task_definition_arn`` as a one-off Fargate task and
+    wait until it stops. Log lines go to ``on_log`` as they arrive; status changes to ``on_progress``.
+
+    Raises :class:`MigrationTimeout` (exit 3) after stopping the task if it runs longer than ``timeout``.
+    ``task_definition``: its content when the caller has it (saves a DescribeTaskDefinition).
+    """
+    from arbiter_ops.ecs.api import describe_task_definition
+
+    progress = on_progress or (lambda _message: None)
+    poll = poll or PollPolicy.from_env()
+    cfg = ctx.config.service(BACKEND)
+    ecs = ctx.client("ecs")
+    network = backend_network_configuration(ctx)
+    td = task_definition or describe_task_definition(ctx, task_definition_arn)
+    if td is None:
+        raise ExternalError(f"task definition {task_definition_arn} not found", code="no-task-definition")
+    container = _migration_container(td, cfg.container)
+
+    started = time.monotonic()
+    resp = call(
+        ecs.run_task,
+        cluster=ctx.env.cluster,
+        taskDefinition=task_definition_arn,
+        launchType="FARGATE",
+        count=1,
+        startedBy=STARTED_BY,
+        networkConfiguration=network,
+        overrides={"containerOverrides": [{"name": container["name"], "command": list(command)}]},
+    )
+    if not resp.get("tasks"):
+        failures = "; ".join(f"{f.get('reason')} ({f.get('arn', '')})" for f in resp.get("failures", []))
+        raise ExternalError(f"ECS did not start the migration task: {failures or 'no reason given'}")
+    task = resp["tasks"][0]
+    task_arn = str(task["taskArn"])
+    task_id = task_arn.rsplit("/", 1)[-1]
+    logs = LogFollower.for_task(ctx, container, task_id, on_log)
+    progress(f"started task {task_id} ({' '.join(command)}) on {task_definition_arn.rsplit('/', 1)[-1]}")
+    if logs is None:
+        progress(f"container {container['name']} has no awslogs configuration: its output cannot be followed")
+
+    result = MigrationResult(
+        task_definition=task_definition_arn,
+        task_arn=task_arn,
+        verdict="failed",
+        reason="",
+        log_stream=logs.stream if logs else None,
+        network_configuration=network,
+    )
+    waiter = _TaskWaiter(ctx, task_arn, logs, result, progress)
+    try:
+        stopped = waiter.wait(started + timeout, poll)
+        if stopped is None:
+            progress(f"timeout after {timeout:g} s: stopping task {task_id}")
+            call(ecs.stop_task, cluster=ctx.env.cluster, task=task_arn, reason=STOP_REASON)
+            stopped = waiter.wait(time.monotonic() + STOP_GRACE, poll)
+            if stopped is not None:
+                _judge(stopped, container["name"], result)
+            state = "stopped" if stopped is not None else f"asked to stop (still {result.last_status})"
+            result.verdict = "timeout"
+            result.reason = f"the migration did not finish within {timeout:g} s; task {task_id} {state}"
+            _close(result, started, logs)
+            raise MigrationTimeout(
+                result.reason, result, hint="raise --timeout, or read the task's log stream for where it hung"
+            )
+    except KeyboardInterrupt:
+        # Stopping a migration half-way is a decision for a human: leave it running and say how to stop it.
+        progress(
+            f"interrupted: task {task_id} keeps running in ECS; stop it with "
+            f"`aws ecs stop-task --cluster {ctx.env.cluster} --task {task_id}`"
+        )
+        raise
+    _judge(stopped, container["name"], result)
+    _close(result, started, logs)
+    return result
+
+
+def _close(result: MigrationResult, started: float, logs: LogFollower | None) -> None:
+    result.duration_ms = int((time.monotonic() - started) * 1000)
+    result.log_tail = logs.tail() if logs else []
+
+
+def _migration_container(td: dict[str, Any], name: str) -> dict[str, Any]:
+    """The configured backend container, else the first essential one: its exit code is the verdict."""
+    containers = td.get("containerDefinitions") or []
+    for c in containers:
+        if c.get("name") == name:
+            return dict(c)
+    for c in containers:
+        if c.get("essential", True):
+            return dict(c)
+    raise UsageError(f"task definition {td.get('taskDefinitionArn')} has no container {name!r}")
+
+
+def _judge(task: dict[str, Any], container_name: str, result: MigrationResult) -> None:
+    """Fill the verdict from the stopped task."""
+    container = next((c for c in task.get("containers", []) if c.get("name") == container_name), {})
+    exit_code = container.get("exitCode")
+    stop_code = task.get("stopCode")
+    stopped_reason = task.get("stoppedReason")
+    result.exit_code = int(exit_code) if exit_code is not None else None
+    result.stop_code = stop_code
+    result.stopped_reason = stopped_reason
+    result.last_status = task.get("lastStatus")
+    if stop_code == "TaskFailedToStart":
+        result.verdict = "failed"
+        result.reason = f"the task failed to start: {stopped_reason or container.get('reason') or 'no reason given'}"
+    elif exit_code == 0 and stop_code == "EssentialContainerExited":
+        result.verdict = "ok"
+        result.reason = "the migration exited 0"
+    elif exit_code is not None and exit_code != 0:
+        result.verdict = "failed"
+        result.reason = f"the migration exited {exit_code}"
+        if stop_code not in (None, "EssentialContainerExited"):
+            result.reason += f" ({stop_code}: {stopped_reason})"
+    else:
+        why = container.get("reason") or stopped_reason or "no reason given"
+        result.verdict = "failed"
+        result.reason = f"the task stopped ({stop_code or 'no stop code'}) without a successful exit: {why}"
+
+
+class _TaskWaiter:
+    """Polls one task until STOPPED or a deadline, following its logs, reporting status changes."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        task_arn: str,
+        logs: LogFollower | None,
+        result: MigrationResult,
+        progress: Callable[[str], None],
+    ) -> None:
+        self.ctx = ctx
+        self.task_arn = task_arn
+        self.deadline = 0.0
+        self.logs = logs
+        self.result = result
+        self.progress = progress
+        self.started_at = time.monotonic()
+        self._last_report = self.started_at
+        self._seen_started = False
+
+    def wait(self, deadline: float, poll: PollPolicy) -> dict[str, Any] | None:
+        """The STOPPED task, or None at the deadline. Sleeps first: a task is never STOPPED at once."""
+        self.deadline = deadline
+        for interval in poll.intervals():
+            now = time.monotonic()
+            if now >= deadline:
+                return None
+            time.sleep(min(interval, deadline - now))
+            task = self._describe()
+            if task is None:
+                continue  # not visible yet (eventual consistency right after RunTask)
+            status = str(task.get("lastStatus"))
+            self._seen_started = self._seen_started or bool(task.get("startedAt")) or status == "RUNNING"
+            if status == "STOPPED":
+                if self.logs is not None and self._seen_started:
+                    self.logs.drain(FINAL_DRAIN_PAGES)
+                return task
+            if self.logs is not None and self._seen_started:
+                self.logs.drain(1)
+        return None  # unreachable: intervals() is endless
+
+    def _describe(self) -> dict[str, Any] | None:
+        resp = call(self.ctx.client("ecs").describe_tasks, cluster=self.ctx.env.cluster, tasks=[self.task_arn])
+        self.result.polls += 1
+        tasks = resp.get("tasks") or []
+        if not tasks:
+            return None
+        task = dict(tasks[0])
+        status = str(task.get("lastStatus"))
+        now = time.monotonic()
+        if status != self.result.last_status:
+            self.result.last_status = status
+            self._last_report = now
+            self.progress(f"task {status} ({now - self.started_at:.0f} s)")
+        elif now - self._last_report >= HEARTBEAT_SECONDS:
+            self._last_report = now
+            left = max(0.0, self.deadline - now)
+            self.progress(f"task still {status} ({now - self.started_at:.0f} s; giving up in {left:.0f} s)")
+        return task
+
+
+class LogFollower:
+    """Reads one CloudWatch log stream forward with ``nextToken``: each event is fetched once."""
+
+    def __init__(self, client: Any, group: str, stream: str, on_line: Callable[[str], None]) -> None:
+        self.client = client
+        self.group = group
+        self.stream = stream
+        self.on_line = on_line
+        self.token: str | None = None
+        self.lines: deque[str] = deque(maxlen=LOG_TAIL)
+
+    @classmethod
+    def for_task(
+        cls, ctx: Context, container: dict[str, Any], task_id: str, on_line: Callable[[str], None]
+    ) -> LogFollower | None:
+        """The awslogs stream of a Fargate task's container: ``<prefix>/<container>/<task-id>``."""
+        conf = container.get("logConfiguration") or {}
+        options = conf.get("options") or {}
+        group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
+        if conf.get("logDriver") != "awslogs" or not group or not prefix:
+            return None  # Fargate requires a prefix; without one the stream name cannot be known
+        return cls(ctx.client("logs"), str(group), f"{prefix}/{container['name']}/{task_id}", on_line)
+
+    def drain(self, max_pages: int) -> None:
+        """Read up to ``max_pages`` pages from the last token; stop early when the token repeats."""
+        from botocore.exceptions import ClientError
+
+        for _ in range(max_pages):
+            kwargs: dict[str, Any] = {
+                "logGroupName": self.group,
+                "logStreamName": self.stream,
+                "startFromHead": True,
+                "limit": LOG_PAGE_LIMIT,
+            }
+            if self.token:
+                kwargs["nextToken"] = self.token
+            try:
+                resp = call(self.client.get_log_events, **kwargs)
+            except ClientError as exc:
+                if error_code(exc) == "ResourceNotFoundException":
+                    return  # the stream appears with the container's first line
+                raise
+            for event in resp.get("events", []):
+                line = str(event.get("message", "")).rstrip("\r\n")
+                self.lines.append(line)
+                self.on_line(line)
+            token = resp.get("nextForwardToken")
+            if not token or token == self.token:
+                return  # the same token back: the end of the stream
+            self.token = token
+
+    def tail(self) -> list[str]:
+        return list(self.lines)
+
+
+def last_migration(ctx: Context) -> dict[str, Any] | None:
+    """The most recent stopped task started by arbiter-ops/migrate, with its exit code; None if ECS has none
+    (it keeps stopped tasks for about an hour)."""
+    from botocore.exceptions import ClientError
+
+    ecs = ctx.client("ecs")
+    cluster = ctx.env.cluster
+    arns: list[str] = []
+    token: str | None = None
+    try:
+        for _ in range(10):  # 1000 stopped migration tasks is far beyond what an hour holds
+            kwargs: dict[str, Any] = {"cluster": cluster, "startedBy": STARTED_BY, "desiredStatus": "STOPPED"}
+            if token:
+                kwargs["nextToken"] = token
+            resp = call(ecs.list_tasks, **kwargs)
+            arns += resp.get("taskArns", [])
+            token = resp.get("nextToken")
+            if not token:
+                break
+        tasks: list[dict[str, Any]] = []
+        for i in range(0, len(arns), 100):  # DescribeTasks takes at most 100
+            tasks += call(ecs.describe_tasks, cluster=cluster, tasks=arns[i : i + 100]).get("tasks", [])
+    except ClientError as exc:
+        if error_code(exc) == "ClusterNotFoundException":
+            return None
+        raise
+    if not tasks:
+        return None
+    # boto3 parses timestamps into datetimes; every task has createdAt
+    task = max(tasks, key=lambda t: t["createdAt"].timestamp() if t.get("createdAt") else 0.0)
+    container_name = ctx.config.service(BACKEND).container
+    result = MigrationResult(str(task.get("taskDefinitionArn")), task["taskArn"], verdict="ok", reason="")
+    _judge(task, container_name, result)
+    overrides = (task.get("overrides") or {}).get("containerOverrides", [])
+    return {
+        "task_arn": result.task_arn,
+        "task_definition": result.task_definition,
+        "ok": result.ok,
+        "exit_code": result.exit_code,
+        "stop_code": result.stop_code,
+        "reason": result.reason,
+        "stopped_reason": result.stopped_reason,
+        "created_at": task["createdAt"].isoformat() if task.get("createdAt") else None,
+        "stopped_at": task["stoppedAt"].isoformat() if task.get("stoppedAt") else None,
+        "command": next((o.get("command") for o in overrides if o.get("name") == container_name), None),
+    }
+
+
+def record_migration(ctx: Context, result: MigrationResult) -> None:
+    """The durable record the smoke-test `migrations` check reads first (ECS forgets tasks in an hour)."""
+    from arbiter_ops.core.errors import OpsError
+    from arbiter_ops.state.lock import record
+
+    data = {k: v for k, v in result.as_json().items() if k != "network_configuration"}
+    try:
+        record(ctx, "migrate", data)
+    except OpsError as exc:
+        ctx.output.warn(f"could not write the migration record: {exc.line()}")

@@ -1,0 +1,86 @@
+"""Changing ECS services: update to a revision (never touching desiredCount) and put services back.
+
+Shared by `deploy` (its automatic rollback) and `rollback` (by hand).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from arbiter_ops.core.aws import call
+from arbiter_ops.core.errors import OpsTimeout
+from arbiter_ops.ecs.rollout import Progress, Target, wait_for
+from arbiter_ops.ecs.view import RolloutDisplay
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+
+
+@dataclass
+class Change:
+    """One service moving from ``previous`` to ``target`` (task definition ARNs)."""
+
+    name: str
+    ecs_service: str
+    previous: str
+    target: str
+
+
+def update_services(ctx: Context, changes: list[Change], force_new_deployment: bool = False) -> datetime:
+    """UpdateService for each change; returns when the updates were sent (events before it are old).
+
+    A deploy never sends desiredCount: autoscaling owns it.
+    """
+    since = datetime.now(UTC)
+    for change in changes:
+        kwargs = {"forceNewDeployment": True} if force_new_deployment else {}
+        call(
+            ctx.client("ecs").update_service,
+            cluster=ctx.env.cluster,
+            service=change.ecs_service,
+            taskDefinition=change.target,
+            **kwargs,
+        )
+    return since
+
+
+def wait_stable(
+    ctx: Context, changes: list[Change], timeout: float, since: datetime | None, title: str
+) -> tuple[list[Progress], int]:
+    """Wait for the changed services together (one DescribeServices per poll); (progress, polls)."""
+    targets = [Target(c.name, c.ecs_service, c.target, since) for c in changes]
+    with RolloutDisplay(ctx.output, title) as display:
+        return wait_for(ctx, targets, timeout, on_progress=display.update)
+
+
+def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool, str, dict[str, str]]:
+    """Return every service to its previous revision and wait for it: (ok, detail, what each service runs).
+
+    A service that ECS's circuit breaker already switched back gets no second UpdateService: its
+    rollback deployment is already rolling, and we only wait for it.
+    """
+    from arbiter_ops.ecs.rollout import describe
+
+    back = [Change(c.name, c.ecs_service, c.target, c.previous) for c in changes]
+    try:
+        live = describe(ctx, ctx.env.cluster, [c.ecs_service for c in back])
+        to_update = [c for c in back if live.get(c.ecs_service, {}).get("taskDefinition") != c.target]
+        since = update_services(ctx, to_update) if to_update else datetime.now(UTC)
+        already = [c.name for c in back if c not in to_update]
+        progress, _ = wait_stable(ctx, back, timeout, since, "rolling back")
+    except OpsTimeout as exc:
+        return False, exc.message, {}
+    except Exception as exc:  # any failure here means a human must look (exit 4)
+        return False, f"{type(exc).__name__}: {getattr(exc, 'message', exc)}", {}
+    final = {p.name: p.task_definition for p in progress}
+    failed = [p for p in progress if p.state == "failed"]
+    if failed:
+        return False, "; ".join(f"{p.name}: {p.reason}" for p in failed), final
+    note = f" ({', '.join(already)} already put back by ECS's circuit breaker)" if already else ""
+    return True, "services back on " + ", ".join(_short(c.target) for c in back) + note, final
+
+
+def _short(arn: str) -> str:
+    return arn.rsplit("/", 1)[-1]

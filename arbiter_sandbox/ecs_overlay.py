@@ -1,0 +1,369 @@
+"""The ECS overlay: ECS's dynamic behaviour on top of moto's static resources.
+
+moto keeps clusters, task definitions and service configuration; the overlay owns deployments, rollouts,
+tasks, their exit codes and logs (see NOTES.md, "Where moto lies about ECS"). It answers or rewrites these
+JSON operations and lets moto do the rest:
+
+- CreateService / UpdateService / DescribeServices / DeleteService: moto does the base work, the overlay
+  rewrites ``deployments``, counts, ``events``, ``deploymentConfiguration`` and ``taskDefinition``.
+- RunTask / DescribeTasks / ListTasks / StopTask: answered here (moto's RunTask 500s on valid Fargate input).
+- RegisterTaskDefinition: refused here when ECS would refuse it (Fargate sizes, network mode), else moto.
+
+Progress is driven by the client's polls ("per-call": one step per DescribeServices / DescribeTasks call),
+all at once ("instant"), or by wall time ("timed"). One lock serialises every ECS request and scenario call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from arbiter_sandbox.ecs_checks import preflight, validate_task_definition
+from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, ServiceState, merge_config
+from arbiter_sandbox.ecs_tasks import (
+    PROGRESS_MODES,
+    EcsError,
+    Progress,
+    ProgressMode,
+    TaskOutcome,
+    TaskPlan,
+    TaskStore,
+    Where,
+    command_of,
+    ecs_backend,
+    new_task,
+)
+
+TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
+DEFAULT_DEPLOYMENT_FAILURE = (
+    "CannotStartContainerError: Error response from daemon: failed to create task for container: "
+    "sandbox scenario: deployment armed to fail"
+)
+
+# Calls moto with these JSON params (None: the request as received); returns the status and decoded body.
+MotoCall = Callable[[dict[str, Any] | None], tuple[int, dict[str, Any]]]
+Answer = tuple[int, dict[str, Any]]
+ServiceKey = tuple[str, str, str, str]  # account, region, cluster, service
+
+
+class EcsOverlay:
+    def __init__(self, progress: ProgressMode = "per-call", step_seconds: float = 2.0) -> None:
+        self.lock = threading.RLock()
+        self._initial = Progress(progress, step_seconds)
+        self.progress = Progress(progress, step_seconds)
+        self.store = TaskStore()
+        self.services: dict[ServiceKey, ServiceState] = {}
+        self._outcomes: list[TaskOutcome] = []
+        self._failing: dict[str, tuple[int, str]] = {}  # service name -> (deployments left, reason)
+
+    # -- scenario API (Python; the HTTP control routes call these) ----------------------------------
+    def set_progress(self, mode: str, step_seconds: float | None = None) -> dict[str, Any]:
+        if mode not in PROGRESS_MODES:
+            raise ValueError(f"progress mode must be one of {', '.join(PROGRESS_MODES)}")
+        if step_seconds is not None and float(step_seconds) <= 0:
+            raise ValueError("step_seconds must be positive")
+        with self.lock:
+            self.progress = Progress(mode, float(step_seconds or self.progress.step_seconds))  # type: ignore[arg-type]
+            return asdict(self.progress)
+
+    def task_outcome(
+        self,
+        command_contains: str | None = None,
+        exit_code: int = 0,
+        log_lines: list[str] | None = None,
+        fail_to_start: str | None = None,
+        never_stops: bool = False,
+    ) -> dict[str, Any]:
+        """Arm the outcome of the next RunTask whose overridden command contains ``command_contains``."""
+        outcome = TaskOutcome(command_contains, int(exit_code), log_lines, fail_to_start, bool(never_stops))
+        if log_lines is not None and not all(isinstance(line, str) for line in log_lines):
+            raise ValueError("log_lines must be a list of strings")
+        with self.lock:
+            self._outcomes.append(outcome)
+        return asdict(outcome)
+
+    def fail_next_deployment(self, service: str, count: int = 1, reason: str | None = None) -> dict[str, Any]:
+        """The next ``count`` deployments of ``service`` (rollbacks included) have tasks that fail to start."""
+        if not service or int(count) < 1:
+            raise ValueError("a service name and a positive count are needed")
+        with self.lock:
+            self._failing[service] = (int(count), reason or DEFAULT_DEPLOYMENT_FAILURE)
+        return {"service": service, "count": int(count), "reason": reason or DEFAULT_DEPLOYMENT_FAILURE}
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "progress": asdict(self.progress),
+                "services": [s.dump() for s in self.services.values()],
+                "tasks": [t.render() for t in self.store.tasks.values()],
+                "task_outcomes": [asdict(o) for o in self._outcomes],
+                "failing_deployments": {k: {"count": c, "reason": r} for k, (c, r) in self._failing.items()},
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.progress = Progress(self._initial.mode, self._initial.step_seconds)
+            self.store.clear()
+            self.services.clear()
+            self._outcomes.clear()
+            self._failing.clear()
+
+    # -- request handling ---------------------------------------------------------------------------
+    def handle(self, operation: str, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        """The overlay's answer to one ECS operation, or None to let moto answer it unchanged."""
+        handler = self._handlers.get(operation)
+        if handler is None:
+            return None
+        with self.lock:
+            try:
+                return handler(self, params, where, moto)
+            except EcsError as exc:
+                return 400, {"__type": exc.code, "message": exc.message}
+
+    def _register_task_definition(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        validate_task_definition(params)
+        return None
+
+    def _create_service(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster, name = _cluster_name(params), str(params.get("serviceName", ""))
+        existing = ecs_backend(where).services.get(f"{cluster}:{name}")
+        if existing is not None and existing.status == "ACTIVE":  # moto would silently replace it
+            raise EcsError("InvalidParameterException", "Creation of service was not idempotent.")
+        status, body = moto(None)
+        if status != 200:
+            return status, body
+        moto_service = ecs_backend(where).services[f"{cluster}:{name}"]
+        config = merge_config(DEFAULT_DEPLOYMENT_CONFIGURATION, params.get("deploymentConfiguration"))
+        state = ServiceState.seeded(where, moto_service, config, self.store)
+        self.services[_key(where, cluster, name)] = state
+        state.render_into(body["service"])
+        return status, body
+
+    def _update_service(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster, name = _cluster_name(params), str(params.get("service", "")).rsplit("/", 1)[-1]
+        backend = ecs_backend(where)
+        before = backend.services.get(f"{cluster}:{name}")
+        state = self._state_for(where, before) if before is not None and before.status == "ACTIVE" else None
+        status, body = moto(None)
+        if status != 200 or state is None:
+            return status, body
+        moto_service = backend.services[f"{cluster}:{name}"]
+        # moto stores the reference as given ("family:3"); ECS stores and reports the revision's ARN.
+        ref = params.get("taskDefinition")
+        arn = backend.describe_task_definition(ref).arn if ref else state.task_definition
+        moto_service.task_definition = arn
+        state.config = merge_config(state.config, params.get("deploymentConfiguration"))
+        primary = state.primary
+        if params.get("forceNewDeployment") or primary is None or arn != primary.task_definition:
+            new = state.deploy(arn, moto_service.desired_count, self._arm(name))
+            new.network = moto_service.network_configuration or new.network
+        else:
+            state.set_desired(moto_service.desired_count)
+        state.render_into(body["service"])
+        return status, body
+
+    def _describe_services(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster, backend = _cluster_name(params), ecs_backend(where)
+        names = dict.fromkeys(str(ref).rsplit("/", 1)[-1] for ref in params.get("services") or [])
+        for name in names:  # one step per service per call, even if it is named twice
+            moto_service = backend.services.get(f"{cluster}:{name}")
+            if moto_service is not None and moto_service.status == "ACTIVE":
+                self._state_for(where, moto_service).tick(self.progress, self.store, self._arm)
+        status, body = moto(None)
+        if status == 200:
+            for service in body.get("services", []):
+                key = _key(where, str(service.get("clusterArn", "")).rsplit("/", 1)[-1], service.get("serviceName", ""))
+                if service.get("status") == "ACTIVE" and key in self.services:
+                    self.services[key].render_into(service)
+        return status, body
+
+    def _delete_service(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        status, body = moto(None)
+        if status == 200:
+            name = str(params.get("service", "")).rsplit("/", 1)[-1]
+            state = self.services.pop(_key(where, _cluster_name(params), name), None)
+            if state is not None:
+                state.stop_all()
+                body["service"]["deployments"] = [d.render() for d in state.deployments]
+                body["service"]["runningCount"] = body["service"]["pendingCount"] = 0
+        return status, body
+
+    def _run_task(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster = _require_cluster(where, params)
+        try:
+            task_def = ecs_backend(where).describe_task_definition(str(params.get("taskDefinition", "")))
+        except Exception as exc:  # moto's TaskDefinitionNotFoundException; ECS words it differently here
+            raise EcsError("InvalidParameterException", "TaskDefinition not found.") from exc
+        count = int(params.get("count") or 1)
+        if not 1 <= count <= 10:
+            raise EcsError("InvalidParameterException", "count must be between 1 and 10.")
+        fargate_ok = "FARGATE" in (task_def.compatibilities or [])
+        launch_type = params.get("launchType") or ("FARGATE" if fargate_ok else "EC2")
+        if launch_type == "FARGATE" and not fargate_ok:
+            raise EcsError("InvalidParameterException", "Task definition does not support launch_type FARGATE.")
+        _check_network(where, task_def, params.get("networkConfiguration"))
+        overrides = params.get("overrides") or {}
+        outcome = self._take_outcome(command_of(overrides))
+        plan = outcome.plan() if outcome else TaskPlan()
+        plan.fail_reason = plan.fail_reason or preflight(where, task_def)
+        tasks = [
+            self.store.add(
+                new_task(
+                    where,
+                    cluster,
+                    task_def,
+                    plan=TaskPlan(plan.exit_code, list(plan.log_lines), plan.fail_reason, plan.never_stops),
+                    group=str(params.get("group") or f"family:{task_def.family}"),
+                    started_by=params.get("startedBy"),
+                    launch_type=launch_type,
+                    overrides=overrides,
+                    network=params.get("networkConfiguration"),
+                )
+            )
+            for _ in range(count)
+        ]
+        return 200, {"tasks": [t.render() for t in tasks], "failures": []}
+
+    def _describe_tasks(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster = _require_cluster(where, params)
+        refs = [str(r) for r in params.get("tasks") or []]
+        if not refs:
+            raise EcsError("InvalidParameterException", "Tasks cannot be empty.")
+        found = [(ref, self.store.find(where, cluster, ref)) for ref in refs]
+        if all(task is None for _, task in found):
+            return None  # tasks moto started itself (StartTask), or none at all: moto answers
+        tasks, failures = [], []
+        for ref, task in found:
+            if task is None:
+                arn = f"arn:aws:ecs:{where.region}:{where.account}:task/{cluster}/{ref}"
+                failures.append({"arn": ref if ref.startswith("arn:") else arn, "reason": "MISSING"})
+                continue
+            if task.service_name is None:  # service tasks move with their deployment, not with polls
+                due = task.ticker.due(self.progress)
+                for _ in range(due):
+                    task.advance()
+                task.ticker.took(due)
+            tasks.append(task.render())
+        return 200, {"tasks": tasks, "failures": failures}
+
+    def _list_tasks(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster = _require_cluster(where, params)
+        service_name = str(params["serviceName"]).rsplit("/", 1)[-1] if params.get("serviceName") else None
+        if service_name is not None:
+            service = ecs_backend(where).services.get(f"{cluster}:{service_name}")
+            if service is None or service.status != "ACTIVE":
+                raise EcsError("ServiceNotFoundException", "Service not found.")
+        wanted = {
+            "desired_status": params.get("desiredStatus") or "RUNNING",
+            "family": params.get("family"),
+            "started_by": params.get("startedBy"),
+            "service_name": service_name,
+            "launch_type": params.get("launchType"),
+        }
+        arns = [
+            t.arn
+            for t in sorted(self.store.tasks.values(), key=lambda t: t.created_at, reverse=True)
+            if t.where == where
+            and t.cluster_name == cluster
+            and all(value is None or getattr(t, attr) == value for attr, value in wanted.items())
+        ]
+        if service_name is None:  # moto ignores serviceName: only ask it when that cannot matter
+            status, body = moto(None)
+            if status == 200:
+                arns += [a for a in body.get("taskArns", []) if a not in arns]
+        return 200, {"taskArns": arns}
+
+    def _stop_task(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        cluster = _require_cluster(where, params)
+        task = self.store.find(where, cluster, str(params.get("task", "")))
+        if task is None:
+            return None
+        reason = params.get("reason")
+        if task.service_name is None:
+            task.request_stop(reason)
+        elif task.desired_status != "STOPPED":
+            task.stop_now("UserInitiated", reason or "Task stopped by user")
+            state = self.services.get(_key(where, cluster, task.service_name))
+            if state is not None:
+                state.task_stopped_outside()
+        return 200, {"task": task.render()}
+
+    _handlers: dict[str, Callable[[EcsOverlay, dict[str, Any], Where, MotoCall], Answer | None]] = {
+        "RegisterTaskDefinition": _register_task_definition,
+        "CreateService": _create_service,
+        "UpdateService": _update_service,
+        "DescribeServices": _describe_services,
+        "DeleteService": _delete_service,
+        "RunTask": _run_task,
+        "DescribeTasks": _describe_tasks,
+        "ListTasks": _list_tasks,
+        "StopTask": _stop_task,
+    }
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _state_for(self, where: Where, moto_service: Any) -> ServiceState:
+        """The overlay's state of a moto service; a service it has not seen (created before a restart,
+        by CloudFormation...) is adopted as steady."""
+        key = _key(where, moto_service.cluster_name, moto_service.name)
+        if key not in self.services:
+            config = merge_config(
+                DEFAULT_DEPLOYMENT_CONFIGURATION, getattr(moto_service, "deployment_configuration", None)
+            )
+            self.services[key] = ServiceState.seeded(where, moto_service, config, self.store)
+        return self.services[key]
+
+    def _arm(self, service: str) -> str | None:
+        """Consume one armed deployment failure of ``service``: its reason, or None."""
+        left, reason = self._failing.get(service, (0, ""))
+        if left <= 0:
+            return None
+        if left == 1:
+            del self._failing[service]
+        else:
+            self._failing[service] = (left - 1, reason)
+        return reason
+
+    def _take_outcome(self, command: str) -> TaskOutcome | None:
+        for i, outcome in enumerate(self._outcomes):
+            if outcome.matches(command):
+                return self._outcomes.pop(i)
+        return None
+
+
+def _key(where: Where, cluster: str, service: str) -> ServiceKey:
+    return (where.account, where.region, cluster, service)
+
+
+def _cluster_name(params: dict[str, Any]) -> str:
+    return str(params.get("cluster") or "default").rsplit("/", 1)[-1]
+
+
+def _require_cluster(where: Where, params: dict[str, Any]) -> str:
+    name = _cluster_name(params)
+    if name not in ecs_backend(where).clusters:
+        raise EcsError("ClusterNotFoundException", "Cluster not found.")
+    return name
+
+
+def _check_network(where: Where, task_def: Any, network: dict[str, Any] | None) -> None:
+    """awsvpc tasks need subnets that exist, as ECS checks before placing anything."""
+    if task_def.network_mode != "awsvpc":
+        return
+    vpc = (network or {}).get("awsvpcConfiguration") or {}
+    if not vpc.get("subnets"):
+        raise EcsError(
+            "InvalidParameterException",
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        )
+    from moto.ec2.models import ec2_backends
+
+    known = {s.id for s in ec2_backends[where.account][where.region].describe_subnets()}
+    for subnet in vpc["subnets"]:
+        if subnet not in known:
+            raise EcsError(
+                "InvalidParameterException",
+                f"Error retrieving subnet information for [{subnet}]: The subnet ID '{subnet}' does not exist "
+                "(ErrorCode: InvalidSubnetID.NotFound)",
+            )
