@@ -1,21 +1,43 @@
-"""The Typer app: global options -> Context, one short function per command, one error boundary.
+"""The Typer app: global options -> Options, one short function per command, one error boundary.
 
-Only typer (and click) are imported at module level: `arbiter-ops --help` must not pay for boto3,
-stripe, jinja2, pydantic or moto. Command modules are imported inside the command functions.
+Every option's default and help come from its command's options dataclass (``commands/<name>.py``), so they
+are written once; a function here only declares which flags and arguments map to those fields, and what Typer
+itself must check (positive seconds, ``min=``). Only typer, click and the light command modules are imported at
+module level: `arbiter-ops --help` must not pay for boto3, stripe, jinja2, pydantic or moto.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
 
 from arbiter_ops import __version__
 from arbiter_ops import _click as click
-from arbiter_ops.core.errors import OpsError
-from arbiter_ops.runner import CommandRun, GlobalOpts, hoist_global_options, report_failure
+from arbiter_ops.commands import HELP as _HELP
+from arbiter_ops.commands import (
+    bootstrap,
+    build,
+    check_secrets,
+    default_of,
+    deploy,
+    field_of,
+    local,
+    migrate,
+    promote,
+    push,
+    render,
+    rollback,
+    smoke_test,
+    status,
+    stripe_webhook,
+    unlock,
+)
+from arbiter_ops.core.context import Options
+from arbiter_ops.runner import CommandRun, Globals, report_failure
 
 app = typer.Typer(
     name="arbiter-ops",
@@ -31,10 +53,34 @@ local_app = typer.Typer(help="Start, describe or stop a persistent local sandbox
 app.add_typer(local_app, name="local")
 
 
+def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
+    f = field_of(cls, name)
+    default = default_of(f)
+    return typer.Option(default if default != [] else [], *flags, help=f.metadata[_HELP], **kwargs)
+
+
+def _argument(cls: type, name: str, **kwargs: Any) -> Any:
+    f = field_of(cls, name)
+    default = default_of(f)
+    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **kwargs)
+
+
+def _invoke(ctx: typer.Context, name: str, run: Callable[[Any, Any], int], cls: type, values: dict[str, Any]) -> int:
+    """Build the command's options from what Typer parsed, and run it inside the one error boundary."""
+    with CommandRun(ctx.obj, name) as command_run:
+        return run(command_run.ctx, build(cls, values))
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"arbiter-ops {__version__}")
         raise typer.Exit(0)
+
+
+def _positive_seconds(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
+    return value
 
 
 @app.callback()
@@ -52,64 +98,55 @@ def _global(
 ) -> None:
     if output not in ("text", "json"):
         raise click.BadParameter("must be 'text' or 'json'", param_hint="--output")
-    ctx.obj = GlobalOpts(config, env, output, region, profile, yes, verbose, quiet)
+    ctx.obj = Options(config, env, output, region, profile, yes, verbose, quiet)
 
 
-def _run(ctx: typer.Context, name: str) -> CommandRun:
-    return CommandRun(ctx.obj, name)
+R = render.RenderOptions
 
 
-@app.command()
-def render(
+@app.command("render")
+def render_(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="backend or frontend (or any service in the config)."),
-    image_tag: str | None = typer.Option(
-        None, "--image-tag", help="Image tag (default: the image the live service runs, else the short git SHA)."
-    ),
-    out: str | None = typer.Option(None, "--out", help="Write the JSON to this file instead of stdout."),
-    diff: bool = typer.Option(False, "--diff", help="Show the difference against the live task definition."),
+    service: str = _argument(R, "service"),
+    image_tag: str | None = _option(R, "image_tag", "--image-tag"),
+    out: str | None = _option(R, "out", "--out"),
+    diff: bool = _option(R, "diff", "--diff"),
 ) -> int:
     """Render a service's ECS task definition for --env from its template, and validate it.
 
     Prints JSON ready for `aws ecs register-task-definition --cli-input-json`.
     """
-    with _run(ctx, "render") as run:
-        from arbiter_ops.commands.render import render_command
+    return _invoke(ctx, "render", render.run, R, locals())
 
-        return render_command(run.ctx, service, image_tag=image_tag, out=out, diff=diff)
+
+CS = check_secrets.CheckSecretsOptions
 
 
 @app.command("check-secrets")
-def check_secrets(
+def check_secrets_(
     ctx: typer.Context,
-    services: list[str] = typer.Argument(None, help="Services to check (default: all)."),
-    task_def: list[str] = typer.Option(
-        [], "--task-def", help="Check this task definition file instead of rendering (repeatable)."
-    ),
+    services: list[str] = _argument(CS, "services"),
+    task_def: list[str] = _option(CS, "task_def", "--task-def"),
 ) -> int:
     """Validate secret key coverage and hygiene of the task definitions against Secrets Manager.
 
     Every `valueFrom` must name an existing secret and JSON key; required variables, Stripe key mode,
     AUTH_SECRET = NEXTAUTH_SECRET, APP_ENV/APP_MODE, origins and URLs are checked. No value is ever printed.
     """
-    with _run(ctx, "check-secrets") as run:
-        from arbiter_ops.commands.check_secrets import check_secrets_command
-
-        return check_secrets_command(run.ctx, services or [], task_defs=task_def)
+    return _invoke(ctx, "check-secrets", check_secrets.run, CS, locals())
 
 
-@app.command()
-def push(
+P = push.PushOptions
+
+
+@app.command("push")
+def push_(
     ctx: typer.Context,
-    services: list[str] = typer.Argument(None, help="Services to push (default: all)."),
-    tag: str | None = typer.Option(
-        None, "--tag", "--image-tag", help="Image tag (default: the short git SHA; --image-tag as in deploy)."
-    ),
-    allow_dirty: bool = typer.Option(False, "--allow-dirty", help="Push even with uncommitted changes."),
-    force: bool = typer.Option(
-        False, "--force", help="Rebuild and push a tag already in ECR (refused by IMMUTABLE repositories)."
-    ),
-    no_create: bool = typer.Option(False, "--no-create", help="Fail instead of creating a missing ECR repository."),
+    services: list[str] = _argument(P, "services"),
+    tag: str | None = _option(P, "tag", "--tag", "--image-tag"),
+    allow_dirty: bool = _option(P, "allow_dirty", "--allow-dirty"),
+    force: bool = _option(P, "force", "--force"),
+    no_create: bool = _option(P, "no_create", "--no-create"),
 ) -> int:
     """Build each service's image and push it to ECR under an immutable tag.
 
@@ -117,204 +154,145 @@ def push(
     (platform linux/amd64 by default), docker push, and the pushed digest. A tag already in ECR is skipped:
     nothing is built. A missing repository is created with IMMUTABLE tags and scan on push.
     """
-    with _run(ctx, "push") as run:
-        from arbiter_ops.commands.push import push_command
-
-        return push_command(run.ctx, services or [], tag=tag, allow_dirty=allow_dirty, force=force, no_create=no_create)
+    return _invoke(ctx, "push", push.run, P, locals())
 
 
-@app.command()
-def promote(
+PR = promote.PromoteOptions
+
+
+@app.command("promote")
+def promote_(
     ctx: typer.Context,
-    services: list[str] = typer.Argument(None, help="Services to promote (default: all)."),
-    from_tag: str = typer.Option(..., "--from-tag", help="The tag the image has now."),
-    to_tag: str = typer.Option(..., "--to-tag", help="The tag to give it."),
+    services: list[str] = _argument(PR, "services"),
+    from_tag: str = typer.Option(..., "--from-tag", help=field_of(PR, "from_tag").metadata[_HELP]),
+    to_tag: str = typer.Option(..., "--to-tag", help=field_of(PR, "to_tag").metadata[_HELP]),
 ) -> int:
     """Give an image already in ECR another tag, without rebuilding (BatchGetImage + PutImage).
 
     Idempotent: a tag that already names the same image is left alone. In an IMMUTABLE repository a tag
     that names another image is never moved.
     """
-    with _run(ctx, "promote") as run:
-        from arbiter_ops.commands.promote import promote_command
-
-        return promote_command(run.ctx, services or [], from_tag=from_tag, to_tag=to_tag)
+    return _invoke(ctx, "promote", promote.run, PR, locals())
 
 
-def _positive_timeout(value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
-    return value
+M = migrate.MigrateOptions
 
 
-@app.command()
-def migrate(
+@app.command("migrate")
+def migrate_(
     ctx: typer.Context,
-    image_tag: str | None = typer.Option(None, "--image-tag", help="Backend image tag (default: the live one)."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", callback=_positive_timeout, help="Seconds to wait for the task (default 900)."
-    ),
-    command: str | None = typer.Option(None, "--command", help='Container command (default "alembic upgrade head").'),
-    preflight: bool = typer.Option(False, "--preflight", help="Check the database instead of migrating."),
-    database_url: str | None = typer.Option(
-        None, "--database-url", help="Preflight this URL instead of DATABASE_URL from the environment's secret."
-    ),
+    image_tag: str | None = _option(M, "image_tag", "--image-tag"),
+    timeout: float | None = _option(M, "timeout", "--timeout", callback=_positive_seconds),
+    command: str | None = _option(M, "command", "--command"),
+    preflight: bool = _option(M, "preflight", "--preflight"),
+    database_url: str | None = _option(M, "database_url", "--database-url"),
 ) -> int:
     """Run Alembic migrations as a one-off ECS task of the backend task definition, wait, show its logs.
 
     The verdict is the container's exit code. --preflight checks PostgreSQL instead: server version,
     the `vector` extension, and the current Alembic revision.
     """
-    with _run(ctx, "migrate") as run:
-        from arbiter_ops.commands.migrate import migrate_command
+    return _invoke(ctx, "migrate", migrate.run, M, locals())
 
-        return migrate_command(
-            run.ctx,
-            image_tag=image_tag,
-            timeout=timeout,
-            command=command,
-            preflight=preflight,
-            database_url=database_url,
-        )
+
+SW = stripe_webhook.StripeWebhookOptions
 
 
 @app.command("stripe-webhook")
-def stripe_webhook(
+def stripe_webhook_(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would change; change nothing."),
-    prune: bool = typer.Option(False, "--prune", help="Delete other endpoints on the same URL."),
-    rotate: bool = typer.Option(False, "--rotate", help="Recreate the endpoint to get (and store) a new secret."),
-    check: bool = typer.Option(False, "--check", help="Report the endpoint and prove the stored secret works."),
+    dry_run: bool = _option(SW, "dry_run", "--dry-run"),
+    prune: bool = _option(SW, "prune", "--prune"),
+    rotate: bool = _option(SW, "rotate", "--rotate"),
+    check: bool = _option(SW, "check", "--check"),
 ) -> int:
     """Ensure exactly one Stripe webhook endpoint at <base_url>/api/v1/billing/webhooks/stripe with the
     required events, and its signing secret stored in the environment's secret (STRIPE_WEBHOOK_SECRET)."""
-    with _run(ctx, "stripe-webhook") as run:
-        from arbiter_ops.commands.stripe_webhook import stripe_webhook_command
+    return _invoke(ctx, "stripe-webhook", stripe_webhook.run, SW, locals())
 
-        return stripe_webhook_command(run.ctx, dry_run=dry_run, prune=prune, rotate=rotate, check=check)
+
+ST = smoke_test.SmokeTestOptions
 
 
 @app.command("smoke-test")
-def smoke_test(
+def smoke_test_(
     ctx: typer.Context,
-    only: list[str] = typer.Option([], "--only", help="Run only this check id (repeatable)."),
-    skip: list[str] = typer.Option([], "--skip", help="Skip this check id (repeatable)."),
+    only: list[str] = _option(ST, "only", "--only"),
+    skip: list[str] = _option(ST, "skip", "--skip"),
 ) -> int:
     """The go-live checklist: infrastructure checks (read-only) and HTTP checks, run concurrently."""
-    with _run(ctx, "smoke-test") as run:
-        from arbiter_ops.commands.smoke_test import smoke_test_command
-
-        return smoke_test_command(run.ctx, only=only, skip=skip)
+    return _invoke(ctx, "smoke-test", smoke_test.run, ST, locals())
 
 
-@app.command()
-def deploy(
+D = deploy.DeployOptions
+
+
+@app.command("deploy")
+def deploy_(
     ctx: typer.Context,
-    services: list[str] = typer.Argument(None, help="Services to deploy (default: all)."),
-    image_tag: str | None = typer.Option(None, "--image-tag", help="Image tag (default: the short git SHA)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan and per-service diffs; change nothing."),
-    no_migrate: bool = typer.Option(False, "--no-migrate", help="Skip the migration gate."),
-    no_smoke: bool = typer.Option(False, "--no-smoke", help="Skip the smoke test after the rollout."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", callback=_positive_timeout, help="Seconds to wait for each rollout (default 900)."
-    ),
-    force_new_deployment: bool = typer.Option(
-        False, "--force-new-deployment", help="Restart tasks even on the same revision (e.g. after a secret changed)."
-    ),
-    lock_wait: float = typer.Option(0.0, "--lock-wait", min=0, help="Seconds to wait for another deploy's lock."),
+    services: list[str] = _argument(D, "services"),
+    image_tag: str | None = _option(D, "image_tag", "--image-tag"),
+    dry_run: bool = _option(D, "dry_run", "--dry-run"),
+    no_migrate: bool = _option(D, "no_migrate", "--no-migrate"),
+    no_smoke: bool = _option(D, "no_smoke", "--no-smoke"),
+    timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
+    force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
+    lock_wait: float = _option(D, "lock_wait", "--lock-wait", min=0),
 ) -> int:
     """The whole pipeline: lock, render, check-secrets, images, register, migrate, update, wait, smoke-test.
 
     A failed rollout or smoke test rolls every service back (exit 1); a failed rollback exits 4.
     """
-    with _run(ctx, "deploy") as run:
-        from arbiter_ops.commands.deploy import deploy_command
-
-        return deploy_command(
-            run.ctx,
-            services or [],
-            image_tag=image_tag,
-            dry_run=dry_run,
-            no_migrate=no_migrate,
-            no_smoke=no_smoke,
-            timeout=timeout,
-            force_new_deployment=force_new_deployment,
-            lock_wait=lock_wait,
-        )
+    return _invoke(ctx, "deploy", deploy.run, D, locals())
 
 
-@app.command()
-def rollback(
+RB = rollback.RollbackOptions
+
+
+@app.command("rollback")
+def rollback_(
     ctx: typer.Context,
-    service: str = typer.Argument(..., help="The service to put back."),
-    to_revision: int | None = typer.Option(None, "--to-revision", min=1, help="Task definition revision number."),
-    timeout: float | None = typer.Option(
-        None, "--timeout", callback=_positive_timeout, help="Seconds to wait (default 900)."
-    ),
+    service: str = _argument(RB, "service"),
+    to_revision: int | None = _option(RB, "to_revision", "--to-revision", min=1),
+    timeout: float = _option(RB, "timeout", "--timeout", callback=_positive_seconds),
 ) -> int:
     """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
-    with _run(ctx, "rollback") as run:
-        from arbiter_ops.commands.rollback import rollback_command
-
-        return rollback_command(run.ctx, service, to_revision=to_revision, timeout=timeout)
+    return _invoke(ctx, "rollback", rollback.run, RB, locals())
 
 
-@app.command()
-def status(ctx: typer.Context) -> int:
+@app.command("status")
+def status_(ctx: typer.Context) -> int:
     """One table of the environment: services, revisions, images, running/desired, rollouts, last deploys."""
-    with _run(ctx, "status") as run:
-        from arbiter_ops.commands.status import status_command
-
-        return status_command(run.ctx)
+    return _invoke(ctx, "status", status.run, status.StatusOptions, {})
 
 
-@app.command()
-def bootstrap(ctx: typer.Context) -> int:
+@app.command("bootstrap")
+def bootstrap_(ctx: typer.Context) -> int:
     """Create what arbiter-ops needs in an account (lock/audit table, ECR repositories, log groups),
     idempotently, and print the IAM policies its commands need."""
-    with _run(ctx, "bootstrap") as run:
-        from arbiter_ops.commands.admin import bootstrap_command
-
-        return bootstrap_command(run.ctx)
+    return _invoke(ctx, "bootstrap", bootstrap.run, bootstrap.BootstrapOptions, {})
 
 
-@app.command()
-def unlock(
-    ctx: typer.Context,
-    force: bool = typer.Option(False, "--force", help="Required: clear the lock whoever holds it."),
-) -> int:
+U = unlock.UnlockOptions
+
+
+@app.command("unlock")
+def unlock_(ctx: typer.Context, force: bool = _option(U, "force", "--force")) -> int:
     """Clear the environment's deploy lock left by a crashed run."""
-    with _run(ctx, "unlock") as run:
-        from arbiter_ops.commands.admin import unlock_command
-
-        return unlock_command(run.ctx, force=force)
+    return _invoke(ctx, "unlock", unlock.run, U, locals())
 
 
-@local_app.command("up")
-def local_up(ctx: typer.Context) -> int:
-    """Start a persistent local sandbox in the background (AWS, Stripe and Arbiter API on 127.0.0.1)."""
-    with _run(ctx, "local up") as run:
-        from arbiter_ops.commands.local import up
+def _local_command(verb: str, run: Callable[[Any, Any], int], summary: str) -> None:
+    def command(ctx: typer.Context) -> int:
+        return _invoke(ctx, f"local {verb}", run, local.LocalOptions, {})
 
-        return up(run.ctx)
-
-
-@local_app.command("status")
-def local_status(ctx: typer.Context) -> int:
-    """Describe the persistent local sandbox."""
-    with _run(ctx, "local status") as run:
-        from arbiter_ops.commands.local import status
-
-        return status(run.ctx)
+    command.__doc__ = summary
+    local_app.command(verb)(command)
 
 
-@local_app.command("down")
-def local_down(ctx: typer.Context) -> int:
-    """Stop the persistent local sandbox and every process it started."""
-    with _run(ctx, "local down") as run:
-        from arbiter_ops.commands.local import down
-
-        return down(run.ctx)
+_local_command("up", local.up, "Start a persistent local sandbox in the background (AWS, Stripe, Arbiter API).")
+_local_command("status", local.status, "Describe the persistent local sandbox.")
+_local_command("down", local.down, "Stop the persistent local sandbox and every process it started.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -322,25 +300,20 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    args = hoist_global_options(argv)
     command = typer.main.get_command(app)
+    known = Globals.of(command)
+    args = known.hoist(argv)
     try:
         rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
     except click.Exit as exc:
         return int(exc.exit_code or 0)
-    except click.Abort:
-        return report_failure(args, OpsError("aborted", code="aborted"), exit_code=130)
     except click.ClickException as exc:
         if click.NoArgsIsHelpError is not None and isinstance(exc, click.NoArgsIsHelpError):
             sys.stderr.write(exc.format_message() + "\n")  # the help text itself
             return 2
-        return report_failure(args, exc)
-    except OpsError as exc:
-        return report_failure(args, exc)
-    except KeyboardInterrupt:
-        return report_failure(args, OpsError("interrupted", code="interrupted"), exit_code=130)
-    except Exception as exc:  # a bug of ours: one line, the traceback only with -v
-        return report_failure(args, exc)
+        return report_failure(known.options(args), known.command_name(args), exc)
+    except (click.Abort, KeyboardInterrupt, Exception) as exc:  # anything else: one line, never a traceback
+        return report_failure(known.options(args), known.command_name(args), exc)
     return int(rv) if isinstance(rv, int) else 0
 
 

@@ -1,13 +1,14 @@
 """The error boundary and life cycle of one command run (kept apart from cli.py so it stays thin).
 
 Global options are accepted before or after the command name: :func:`hoist_global_options` moves them in
-front of it before click parses. A failure anywhere becomes one line on stderr (and, with
-``--output json``, the contract's error document on stdout) and the contract's exit code.
+front of it before click parses; which options are global, and which names are commands, is read from the
+click command Typer built, never listed twice. A failure anywhere becomes, through :func:`report_failure`,
+one line on stderr (and, with ``--output json``, the contract's error document on stdout) and the contract's
+exit code.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -18,87 +19,96 @@ from arbiter_ops import _click as click
 from arbiter_ops.core.errors import OpsError
 
 if TYPE_CHECKING:
-    from arbiter_ops.core.context import Context
-
-_VALUE_OPTIONS = {"--config", "--env", "--output", "--region", "--profile"}
-_FLAG_OPTIONS = {"--yes", "--verbose", "-v", "--quiet", "-q"}
-KNOWN_COMMANDS = (
-    "render",
-    "check-secrets",
-    "push",
-    "promote",
-    "migrate",
-    "stripe-webhook",
-    "deploy",
-    "rollback",
-    "smoke-test",
-    "status",
-    "bootstrap",
-    "unlock",
-    "local",
-)
+    from arbiter_ops.core.context import Context, Options
 
 
-def _is_global(token: str) -> bool:
-    name = token.split("=", 1)[0]
-    return name in _VALUE_OPTIONS or name in _FLAG_OPTIONS or (token.startswith("-v") and set(token[1:]) == {"v"})
+@dataclass(frozen=True)
+class Globals:
+    """What the root command accepts anywhere: options that take a value, flags, and the command names."""
+
+    value_options: frozenset[str]
+    flags: frozenset[str]
+    commands: frozenset[str]
+    groups: frozenset[str]  # commands that have sub-commands (`local up`)
+
+    @classmethod
+    def of(cls, root: Any) -> Globals:
+        values: set[str] = set()
+        flags: set[str] = set()
+        for param in root.params:
+            if param.param_type_name != "option" or param.name in ("version", "help"):
+                continue
+            (flags if param.is_flag or param.count else values).update(param.opts + param.secondary_opts)
+        commands = getattr(root, "commands", {})
+        groups = {name for name, cmd in commands.items() if getattr(cmd, "commands", None)}
+        return cls(frozenset(values), frozenset(flags), frozenset(commands), frozenset(groups))
+
+    def is_global(self, token: str) -> bool:
+        name = token.split("=", 1)[0]
+        short_verbose = token.startswith("-v") and set(token[1:]) == {"v"}
+        return name in self.value_options or name in self.flags or short_verbose
+
+    def hoist(self, argv: list[str]) -> list[str]:
+        """Move global options (anywhere before a bare ``--``) in front of the command name."""
+        hoisted: list[str] = []
+        rest: list[str] = []
+        i = 0
+        while i < len(argv):
+            token = argv[i]
+            if token == "--":
+                rest += argv[i:]
+                break
+            if self.is_global(token):
+                hoisted.append(token)
+                if token in self.value_options and i + 1 < len(argv):
+                    hoisted.append(argv[i + 1])
+                    i += 1
+            else:
+                rest.append(token)
+            i += 1
+        return hoisted + rest
+
+    def command_name(self, args: list[str]) -> str:
+        skip = False
+        for i, token in enumerate(args):
+            if skip:
+                skip = False
+                continue
+            if token in self.value_options:
+                skip = True
+                continue
+            if token in self.commands:
+                if token in self.groups and i + 1 < len(args) and not args[i + 1].startswith("-"):
+                    return f"{token} {args[i + 1]}"
+                return token
+        return "arbiter-ops"
+
+    def options(self, args: list[str]) -> Options:
+        """The global options as far as they can be read from a command line click refused to parse."""
+        from arbiter_ops.core.context import Options
+
+        found: dict[str, str] = {}
+        for i, token in enumerate(args):
+            name, eq, value = token.partition("=")
+            if name in ("--output", "--env") and (eq or i + 1 < len(args)):
+                found[name] = value if eq else args[i + 1]
+        verbose = sum(t.count("v") for t in args if t.startswith("-v") and set(t[1:]) == {"v"})
+        return Options.from_environment(
+            env=found.get("--env"), output=found.get("--output"), verbose=verbose + args.count("--verbose")
+        )
 
 
-def hoist_global_options(argv: list[str]) -> list[str]:
-    """Move global options (anywhere before a bare ``--``) in front of the command name."""
-    hoisted: list[str] = []
-    rest: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            rest += argv[i:]
-            break
-        if _is_global(token):
-            hoisted.append(token)
-            if token in _VALUE_OPTIONS and i + 1 < len(argv):
-                hoisted.append(argv[i + 1])
-                i += 1
-        else:
-            rest.append(token)
-        i += 1
-    return hoisted + rest
+def report_failure(options: Options, command: str, exc: BaseException, ctx: Context | None = None) -> int:
+    """The one error boundary: print one clear line (and the JSON error document) and return the exit code."""
+    from arbiter_ops.core.output import Output
+    from arbiter_ops.core.redact import REDACTOR
 
-
-def _option_value(args: list[str], name: str, env_var: str, default: str) -> str:
-    value = os.environ.get(env_var) or default
-    for i, token in enumerate(args):
-        if token == name and i + 1 < len(args):
-            value = args[i + 1]
-        elif token.startswith(name + "="):
-            value = token.split("=", 1)[1]
-    return value
-
-
-def _command_name(args: list[str]) -> str:
-    skip = False
-    for i, token in enumerate(args):
-        if skip:
-            skip = False
-            continue
-        if token in _VALUE_OPTIONS:
-            skip = True
-            continue
-        if token in KNOWN_COMMANDS:
-            if token == "local" and i + 1 < len(args) and not args[i + 1].startswith("-"):
-                return f"local {args[i + 1]}"
-            return token
-    return "arbiter-ops"
-
-
-def report_failure(
-    args: list[str], exc: BaseException, exit_code: int | None = None, ctx: Context | None = None
-) -> int:
-    """Print one clear line (and the JSON error document) and return the exit code."""
-    from arbiter_ops.core.output import REDACTOR
-
-    verbose = sum(t.count("v") for t in args if t.startswith("-v") and set(t[1:]) == {"v"}) + args.count("--verbose")
-    if isinstance(exc, OpsError):
+    if isinstance(exc, KeyboardInterrupt):
+        exc = OpsError("interrupted", code="interrupted")
+        code, message, status = exc.code, exc.line(), 130
+    elif isinstance(exc, click.Abort):
+        code, message, status = "aborted", "aborted", 130
+    elif isinstance(exc, OpsError):
         code, message, status = exc.code, exc.line(), exc.exit_code
     elif isinstance(exc, click.ClickException):
         code, message, status = "usage", exc.format_message(), 2
@@ -107,50 +117,26 @@ def report_failure(
     else:
         code, status = "internal", 3
         message = f"internal error: {type(exc).__name__}: {exc} (a bug in arbiter-ops; -v shows the traceback)"
-    if exit_code is not None:
-        status = exit_code
     message = REDACTOR(message)
-    output_mode = ctx.output.mode if ctx else _option_value(args, "--output", "ARBITER_OPS_OUTPUT", "text")
-    env = ctx.env_name if ctx else _option_value(args, "--env", "ARBITER_OPS_ENV", "local")
-    command = ctx.command if ctx else _command_name(args)
-    if verbose and not isinstance(exc, (OpsError, click.ClickException)):
+    output = ctx.output if ctx is not None else Output(options.output, verbose=options.verbose)
+    if options.verbose and not isinstance(exc, (OpsError, click.ClickException, click.Abort)):
         sys.stderr.write(REDACTOR("".join(traceback.format_exception(exc))))
-    no_color = bool(os.environ.get("NO_COLOR")) or not sys.stderr.isatty()
-    prefix = "error: " if no_color else "\x1b[1;31merror:\x1b[0m "
-    sys.stderr.write(f"{prefix}{message}\n")
-    github = os.environ.get("GITHUB_ACTIONS") == "true"
-    if github:
-        stream = sys.stderr if output_mode == "json" else sys.stdout
-        escaped = message.replace("%", "%25").replace("\n", "%0A")
-        stream.write(f"::error title=arbiter-ops {command} failed::{escaped}\n")
-    if output_mode == "json" and not (ctx is not None and ctx.output._json_done):
-        import json
-
-        doc = {"command": command, "ok": False, "env": env, "error": {"code": code, "message": message}}
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    output.failure_line(message)
+    output.annotate("error", f"arbiter-ops {command} failed", message)
+    doc = {"command": command, "ok": False, "env": options.env, "error": {"code": code, "message": message}}
+    if output.mode == "json":
+        output.emit_json(doc)
     sys.stdout.flush()
     sys.stderr.flush()
     return status
 
 
-@dataclass
-class GlobalOpts:
-    config: str | None
-    env: str
-    output: str
-    region: str | None
-    profile: str | None
-    yes: bool
-    verbose: int
-    quiet: bool
-
-
 class CommandRun:
-    """``with CommandRun(opts, "deploy") as run:`` builds the Context, and on the way out reports any
-    failure, prints the API-call breakdown at -v, and stops an embedded sandbox this run started."""
+    """``with CommandRun(options, "deploy") as run:`` builds the Context, and on the way out reports any
+    failure, prints the API-call breakdown at -v, and lets go of what the run holds (an embedded sandbox)."""
 
-    def __init__(self, opts: GlobalOpts, name: str) -> None:
-        self.opts = opts
+    def __init__(self, options: Options, name: str) -> None:
+        self.options = options
         self.name = name
         self._ctx: Context | None = None
 
@@ -161,31 +147,19 @@ class CommandRun:
 
     def __enter__(self) -> CommandRun:
         from arbiter_ops.core.config import load_config
-        from arbiter_ops.core.context import Context, Options
+        from arbiter_ops.core.context import Context
         from arbiter_ops.core.output import Output
+        from arbiter_ops.local import ensure_local
 
-        output = Output(self.opts.output, verbose=self.opts.verbose, quiet=self.opts.quiet)
-        options = Options(
-            config_path=self.opts.config,
-            env=self.opts.env,
-            output=self.opts.output,
-            region=self.opts.region,
-            profile=self.opts.profile,
-            yes=self.opts.yes,
-            verbose=self.opts.verbose,
-            quiet=self.opts.quiet,
-        )
+        opts = self.options
+        output = Output(opts.output, verbose=opts.verbose, quiet=opts.quiet)
         try:
-            config = load_config(self.opts.config)
-            config.environment(self.opts.env)  # an unknown environment is bad input before anything runs
+            config = load_config(opts.config_path)
+            config.environment(opts.env)  # an unknown environment is bad input before anything runs
         except OpsError as exc:
-            code = report_failure(self._args(), exc)
-            raise click.Exit(code) from None
-        self._ctx = Context(options=options, config=config, output=output, command=self.name)
+            raise click.Exit(report_failure(opts, self.name, exc)) from None
+        self._ctx = Context(options=opts, config=config, output=output, command=self.name, find_local=ensure_local)
         return self
-
-    def _args(self) -> list[str]:
-        return ["--output", self.opts.output, "--env", self.opts.env, self.name]
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -193,19 +167,16 @@ class CommandRun:
         ctx = self._ctx
         code: int | None = None
         try:
-            if exc is not None and not isinstance(exc, click.Exit):
-                if isinstance(exc, KeyboardInterrupt):
-                    code = report_failure(self._args(), OpsError("interrupted", code="interrupted"), 130, ctx)
-                elif isinstance(exc, Exception):
-                    code = report_failure(self._args() + ["-v"] * self.opts.verbose, exc, None, ctx)
+            if exc is not None and not isinstance(exc, click.Exit) and isinstance(exc, (Exception, KeyboardInterrupt)):
+                code = report_failure(self.options, self.name, exc, ctx)
             if ctx is not None:
                 calls = ctx.api_calls()
                 if calls and ctx.output.verbose:
                     breakdown = ", ".join(f"{k} {v}" for k, v in calls["by_operation"].items())
                     ctx.output.detail(f"AWS API calls: {calls['total']} ({calls['attempts']} attempts): {breakdown}")
         finally:
-            if ctx is not None and ctx._local is not None:
-                ctx._local.close()
+            if ctx is not None:
+                ctx.close()
         if code is not None:
             raise click.Exit(code) from None
         return False

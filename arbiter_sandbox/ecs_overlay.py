@@ -1,8 +1,8 @@
 """The ECS overlay: ECS's dynamic behaviour on top of moto's static resources.
 
 moto keeps clusters, task definitions and service configuration; the overlay owns deployments, rollouts,
-tasks, their exit codes and logs (see NOTES.md, "Where moto lies about ECS"). It answers or rewrites these
-JSON operations and lets moto do the rest:
+tasks, their exit codes and logs (measured against moto 5.2.5: "where moto lies about ECS"). It answers or
+rewrites these JSON operations and lets moto do the rest:
 
 - CreateService / UpdateService / DescribeServices / DeleteService: moto does the base work, the overlay
   rewrites ``deployments``, counts, ``events``, ``deploymentConfiguration`` and ``taskDefinition``.
@@ -35,6 +35,8 @@ from arbiter_sandbox.ecs_tasks import (
     ecs_backend,
     new_task,
 )
+
+MAX_DESCRIBED_SERVICES = 10
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 DEFAULT_DEPLOYMENT_FAILURE = (
@@ -165,6 +167,11 @@ class EcsOverlay:
         return status, body
 
     def _describe_services(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        # API reference, DescribeServices: "You may specify up to 10 services to describe in a single operation."
+        # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeServices.html); AWS refuses more
+        # with this error and text, as its users' tracebacks show (moto answers any number).
+        if len(params.get("services") or []) > MAX_DESCRIBED_SERVICES:
+            raise EcsError("InvalidParameterException", "service names can have at most 10 items.")
         cluster, backend = _cluster_name(params), ecs_backend(where)
         names = dict.fromkeys(str(ref).rsplit("/", 1)[-1] for ref in params.get("services") or [])
         for name in names:  # one step per service per call, even if it is named twice

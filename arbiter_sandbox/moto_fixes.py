@@ -1,4 +1,4 @@
-"""Corrections to moto where the sandbox must behave like AWS and moto does not (see NOTES.md).
+"""Corrections to moto where the sandbox must behave like AWS and moto does not (measured on moto 5.2.5).
 
 Applied once per process when an AwsSandbox starts; each fix says what AWS does.
 """

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.errors import ExternalError
+from arbiter_ops.billing.fingerprint import FINGERPRINT_KEY, MANAGED_BY, MANAGED_BY_KEY, fingerprint
 
 if TYPE_CHECKING:
     from arbiter_ops.core.config import Config
-    from arbiter_ops.core.context import Context
 
 STATE_ENV = "ARBITER_OPS_LOCAL_STATE"
 STEP_ENV = "ARBITER_OPS_SANDBOX_STEP_SECONDS"
+POSTGRES_ENV = "ARBITER_OPS_SANDBOX_POSTGRES"  # "0": start no PostgreSQL (faster; migrate --preflight fails)
 
 
 def state_path() -> Path:
@@ -44,6 +44,9 @@ class LocalEndpoints:
     stripe_api_base: str
     app_base_url: str
     pid: int
+    # Parts that did not start, each with its consequence ("PostgreSQL did not start: ...; migrate --preflight
+    # will fail"): the rest of the sandbox works, and whoever uses it is told once, up front.
+    problems: list[str] = field(default_factory=list)
     _owner: LocalSandbox | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -52,6 +55,7 @@ class LocalEndpoints:
             "stripe_api_base": self.stripe_api_base,
             "app_base_url": self.app_base_url,
             "pid": self.pid,
+            "problems": list(self.problems),
         }
 
     def close(self) -> None:
@@ -69,14 +73,15 @@ def new_stripe_key() -> str:
 class LocalSandbox:
     """Start, seed, reset and stop every part of the sandbox in this process."""
 
-    def __init__(self, config: Config, progress: str | None = None, with_postgres: bool = True) -> None:
+    def __init__(self, config: Config, progress: str | None = None, with_postgres: bool | None = None) -> None:
         self.config = config
         # The embedded sandbox of a CLI run rolls out in timed steps (a realistic demo: counts move while
         # you watch); tests pass "per-call", benchmarks "instant". ARBITER_OPS_SANDBOX_STEP_SECONDS=0: instant.
         step = float(os.environ.get(STEP_ENV, "1.0"))
         self.progress = progress or ("timed" if step > 0 else "instant")
         self.step_seconds = step if step > 0 else 1.0
-        self.with_postgres = with_postgres
+        self.with_postgres = os.environ.get(POSTGRES_ENV) != "0" if with_postgres is None else with_postgres
+        self.problems: list[str] = []
         self.aws: Any = None
         self.stripe: Any = None
         self.api: Any = None
@@ -106,7 +111,9 @@ class LocalSandbox:
         api_url = self.api.start()
         if self.with_postgres:
             pg_thread.join(timeout=60)
-        self.endpoints = LocalEndpoints(aws_url, stripe_url, api_url, os.getpid(), _owner=self)
+        else:
+            self.problems.append(f"PostgreSQL was not started ({POSTGRES_ENV}=0); migrate --preflight will fail")
+        self.endpoints = LocalEndpoints(aws_url, stripe_url, api_url, os.getpid(), self.problems, _owner=self)
         self.aws.reset()  # moto's state is process-wide: a sandbox started earlier in this process left some
         self._seed()
         return self.endpoints
@@ -120,8 +127,9 @@ class LocalSandbox:
             self.pg_dir = tempfile.mkdtemp(prefix="arbiter-ops-pg-")
             self.pg = pgserver.get_server(self.pg_dir, cleanup_mode="delete")
             self.database_url = self.pg.get_uri()
-        except Exception as exc:  # the rest of the sandbox still works; preflight will say why
-            self.pg_error = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # the rest of the sandbox still works; say so up front
+            reason = f"{type(exc).__name__}: {exc}"
+            self.problems.append(f"PostgreSQL did not start: {reason}; migrate --preflight will fail")
 
     def _seed(self) -> None:
         from arbiter_sandbox.seed import SeedInputs, seed
@@ -145,7 +153,7 @@ class LocalSandbox:
         assert self.endpoints is not None
         params = [("url", self.endpoints.app_base_url + self.config.stripe.webhook_path)]
         params += [(f"enabled_events[{i}]", e) for i, e in enumerate(self.config.stripe.webhook_events)]
-        params += [("metadata[managed_by]", "arbiter-ops"), ("description", "Arbiter AI billing (sandbox seed)")]
+        params += [(f"metadata[{MANAGED_BY_KEY}]", MANAGED_BY), ("description", "Arbiter AI billing (sandbox seed)")]
         request = urllib.request.Request(
             self.endpoints.stripe_api_base + "/v1/webhook_endpoints",
             data=urllib.parse.urlencode(params).encode(),
@@ -156,8 +164,6 @@ class LocalSandbox:
             body = json.loads(resp.read())
         # As `stripe-webhook` does for endpoints it creates: a fingerprint of the secret in the metadata,
         # so `stripe-webhook --check` can prove the stored secret belongs to this endpoint.
-        from arbiter_ops.billing.webhook import FINGERPRINT_KEY, fingerprint
-
         update = urllib.request.Request(
             f"{self.endpoints.stripe_api_base}/v1/webhook_endpoints/{body['id']}",
             data=urllib.parse.urlencode({f"metadata[{FINGERPRINT_KEY}]": fingerprint(body["secret"])}).encode(),
@@ -200,7 +206,11 @@ def read_state() -> LocalEndpoints | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         endpoints = LocalEndpoints(
-            data["aws_endpoint_url"], data["stripe_api_base"], data["app_base_url"], int(data["pid"])
+            data["aws_endpoint_url"],
+            data["stripe_api_base"],
+            data["app_base_url"],
+            int(data["pid"]),
+            [str(p) for p in data.get("problems") or []],
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -234,25 +244,6 @@ def _healthy(aws_url: str) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def ensure_local(ctx: Context) -> LocalEndpoints:
-    """The running persistent sandbox, or an embedded one started for this command."""
-    running = read_state()
-    if running is not None:
-        ctx.output.detail(f"using the local sandbox of pid {running.pid} ({state_path()})")
-        return running
-    ctx.output.info("starting an embedded local sandbox for this command (`arbiter-ops local up` keeps one running)")
-    started = time.monotonic()
-    try:
-        endpoints = LocalSandbox(ctx.config).start()
-    except ImportError as exc:
-        raise ExternalError(
-            f"the local sandbox needs the [local] extra ({exc.name} is missing)",
-            hint="pip install 'arbiter-ops[local]'",
-        ) from None
-    ctx.output.detail(f"local sandbox ready in {time.monotonic() - started:.1f} s")
-    return endpoints
 
 
 def stop_pid(pid: int, timeout: float = 15.0) -> bool:

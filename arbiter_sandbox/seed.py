@@ -16,7 +16,7 @@ from typing import Any
 
 from arbiter_ops.core.config import Config
 from arbiter_ops.ecs.taskdef import RenderInputs, render
-from arbiter_ops.state.lock import ensure_table
+from arbiter_ops.state.table import create_table_request, ttl_request
 
 ACCOUNT_ID = "123456789012"
 SEED_TAGS = ("v1", "v2")
@@ -108,10 +108,6 @@ def sandbox_secret_payload(inputs: SeedInputs, webhook_secret: str) -> dict[str,
     }
 
 
-def new_nextauth_secret() -> str:
-    return pysecrets.token_urlsafe(36)  # 48 characters
-
-
 def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) -> Seeded:
     """Create the guide's infrastructure. ``stripe_webhook`` is (endpoint id, signing secret)."""
     c = lambda name: boto_client(name, inputs.endpoint_url, inputs.region)  # noqa: E731
@@ -175,7 +171,8 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
     )["ARN"]
 
     # What `arbiter-ops bootstrap` creates: the lock / audit table.
-    ensure_table(c("dynamodb"), config.state_table)
+    c("dynamodb").create_table(**create_table_request(config.state_table))
+    c("dynamodb").update_time_to_live(**ttl_request(config.state_table))
 
     # Log groups the task definitions write to.
     logs = c("logs")

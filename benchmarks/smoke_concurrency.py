@@ -21,7 +21,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--delay-ms", type=int, default=500, help="how long the app holds each answer")
     args = parser.parse_args()
-    from arbiter_ops.commands.smoke_test import run_smoke
+    from arbiter_ops.checks.checklist import run_smoke
     from arbiter_ops.core.config import load_config
     from arbiter_ops.core.context import Context, Options
     from arbiter_ops.core.output import Output

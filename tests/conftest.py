@@ -72,6 +72,16 @@ def run_subprocess(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def context(env: str = "local", output: Any = None) -> Any:
+    """A Context as a command run builds it (built-in config, `--env local` finding the test's sandbox)."""
+    from arbiter_ops.core.config import load_config
+    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.core.output import Output
+    from arbiter_ops.local import ensure_local
+
+    return Context(Options(env=env), load_config(None), output or Output("text"), find_local=ensure_local)
+
+
 def skip_or_fail(reason: str) -> None:
     """A component that cannot start: skip with the reason, but fail in CI (ARBITER_OPS_REQUIRE_REAL=1)."""
     if REQUIRE_REAL:
@@ -127,7 +137,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("ARBITER_OPS_POLL_INTERVAL", "0.01")  # the sandbox moves per call, not per second
     monkeypatch.chdir(tmp_path)
-    from arbiter_ops.core.output import REDACTOR
+    from arbiter_ops.core.redact import REDACTOR
 
     REDACTOR.clear()  # process-wide: values one test fetched must not mask another's output
 

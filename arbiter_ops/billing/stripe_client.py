@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from arbiter_ops.core.errors import ExternalError, Refused
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.redact import REDACTOR
 from arbiter_ops.secrets.rules import placeholder_reason
 
 if TYPE_CHECKING:

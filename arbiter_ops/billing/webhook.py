@@ -19,16 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from arbiter_ops.billing.fingerprint import FINGERPRINT_KEY, MANAGED_BY, MANAGED_BY_KEY, fingerprint
 from arbiter_ops.core.errors import Refused
 from arbiter_ops.secrets.rules import placeholder_reason
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
-MANAGED_BY = "arbiter-ops"
-FINGERPRINT_KEY = "secret_fingerprint"
 SECRET_KEY = "STRIPE_WEBHOOK_SECRET"
-_FINGERPRINT_LABEL = b"arbiter-ops stripe webhook secret fingerprint v1"
 
 SecretStatus = Literal["ok", "unverified", "missing", "placeholder", "malformed", "mismatch"]
 BROKEN: tuple[SecretStatus, ...] = ("missing", "placeholder", "malformed", "mismatch")
@@ -38,7 +36,7 @@ BROKEN: tuple[SecretStatus, ...] = ("missing", "placeholder", "malformed", "mism
 class Desired:
     url: str
     events: tuple[str, ...]
-    metadata: dict[str, str] = field(default_factory=lambda: {"managed_by": MANAGED_BY})
+    metadata: dict[str, str] = field(default_factory=lambda: {MANAGED_BY_KEY: MANAGED_BY})
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class Endpoint:
 
     @property
     def managed(self) -> bool:
-        return self.metadata.get("managed_by") == MANAGED_BY
+        return self.metadata.get(MANAGED_BY_KEY) == MANAGED_BY
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "url": self.url, "status": self.status, "enabled_events": list(self.enabled_events)}
@@ -184,10 +182,6 @@ def plan(
 
 
 # -- the signing secret ---------------------------------------------------------------------------
-def fingerprint(secret: str) -> str:
-    return hmac.new(secret.encode("utf-8"), _FINGERPRINT_LABEL, hashlib.sha256).hexdigest()[:16]
-
-
 def secret_status(stored: Any, endpoint: Endpoint | None) -> tuple[SecretStatus, str]:
     """How usable the stored secret is for ``endpoint``; the words never include the secret."""
     if not isinstance(stored, str) or not stored.strip():

@@ -10,29 +10,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from arbiter_ops.checks import (
+from arbiter_ops.checks.base import (
     CheckFailed,
     CheckRun,
     Outcome,
-    check,
     failed,
     live_task_definition,
     passed,
     skipped,
     warned,
 )
-from arbiter_ops.core.aws import call, error_code
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.aws import arn_name, call, error_code
+from arbiter_ops.core.redact import REDACTOR
 
 BACKEND = "backend"
 SHOWN_FINDINGS = 3  # the detail is one line; `check-secrets` lists them all
 
 
-@check("secrets", clients=("ecs", "secretsmanager"))
 def secrets(run: CheckRun) -> Outcome:
-    from arbiter_ops.commands.check_secrets import RENDER_TAG, findings_for
-    from arbiter_ops.commands.render import render_service
     from arbiter_ops.ecs.api import image_tag_of
+    from arbiter_ops.ecs.render import render_service
+    from arbiter_ops.secrets.check import RENDER_TAG, findings_for
 
     ctx = run.ctx
     rendered = {}
@@ -53,7 +51,6 @@ def secrets(run: CheckRun) -> Outcome:
     return passed(f"check-secrets: no error or warning in {', '.join(rendered)}")
 
 
-@check("images", clients=("ecs", "ecr"))
 def images(run: CheckRun) -> Outcome:
     from arbiter_ops.images.ecr import find_image, parse_image_uri
 
@@ -68,7 +65,7 @@ def images(run: CheckRun) -> Outcome:
             image = str(container.get("image", ""))
             parsed = parse_image_uri(image)
             if parsed is None:  # a public image or one pinned by digest: nothing of ours to find
-                notes.append(f"{name}/{container.get('name')} ({image.rsplit('/', 1)[-1]}) not checked")
+                notes.append(f"{name}/{container.get('name')} ({arn_name(image)}) not checked")
                 continue
             repository, tag = parsed
             if find_image(ctx, repository, tag) is None:
@@ -81,25 +78,22 @@ def images(run: CheckRun) -> Outcome:
     return passed(detail + (f" ({'; '.join(notes)})" if notes else ""))
 
 
-@check("migrations", clients=("dynamodb", "ecs"))
 def migrations(run: CheckRun) -> Outcome:
-    from arbiter_ops.state.lock import latest
+    from arbiter_ops.state.audit import latest
 
     ctx = run.ctx
     records = latest(ctx, "migrate")
     if records:
         return _judge_record(records[0])
-    try:
-        from arbiter_ops.db.migrations import last_migration
-    except ImportError:  # pragma: no cover - the module ships with migrate
-        return warned("no migration recorded, and this build cannot list ECS migration tasks")
+    from arbiter_ops.db.migrations import last_migration
+
     task = last_migration(ctx)
     if task is None:
         return warned(
             "no migration has run: none recorded, and no stopped task started by arbiter-ops/migrate "
             "(ECS keeps stopped tasks about an hour)"
         )
-    task_id = str(task.get("task_arn") or "?").rsplit("/", 1)[-1]
+    task_id = arn_name(str(task.get("task_arn") or "?"))
     when = f" (stopped {str(task['stopped_at'])[:19]})" if task.get("stopped_at") else ""
     if task.get("ok"):
         return passed(f"the last migration task {task_id}{when} exited 0")
@@ -132,7 +126,6 @@ def _judge_record(record: dict[str, Any]) -> Outcome:
     return failed(f"{where} {outcome}" + (f": {reason}" if reason else ""))
 
 
-@check("stripe-webhook", clients=("secretsmanager",))
 def stripe_webhook(run: CheckRun) -> Outcome:
     from arbiter_ops.billing.webhook import check_webhook
 
@@ -185,18 +178,14 @@ def _secret_value(run: CheckRun, ref: Any) -> str | None:
         return str(value) if value is not None else None
 
     def fetch() -> str | None:
-        kwargs: dict[str, Any] = {"SecretId": ref.secret_id}
-        if ref.version_stage:
-            kwargs["VersionStage"] = ref.version_stage
-        if ref.version_id:
-            kwargs["VersionId"] = ref.version_id
+        from arbiter_ops.secrets.fetch import get_secret_value
+
         try:
-            text = call(ctx.client("secretsmanager").get_secret_value, **kwargs).get("SecretString")
+            text = get_secret_value(ctx.client("secretsmanager"), ref).get("SecretString")
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 raise CheckFailed(f"the backend's secret {ref.describe()} does not exist") from None
             raise
-        REDACTOR.add_payload(text)  # first thing: nothing downstream may print it
         return text if isinstance(text, str) else None
 
     text = run.memo(f"secret:{ref.secret_id}:{ref.version_stage}:{ref.version_id}", fetch)
@@ -210,12 +199,6 @@ def _secret_value(run: CheckRun, ref: Any) -> str | None:
     return str(value) if value is not None else None
 
 
-def _shown(value: str) -> str:
-    """A plain setting is shown; anything long or odd is not (it might be a pasted secret)."""
-    return repr(value) if len(value) <= 40 and value.replace("-", "").replace("_", "").isalnum() else "set otherwise"
-
-
-@check("app-env", clients=("ecs",))
 def app_env(run: CheckRun) -> Outcome:
     ctx = run.ctx
     if not ctx.is_production:
@@ -228,24 +211,15 @@ def app_env(run: CheckRun) -> Outcome:
         if value is None:
             problems.append(f"{name} is not given to the backend (expected {want!r})")
         elif value.strip() != want:
-            problems.append(f"{name} is {_shown(value.strip())} (expected {want!r})")
+            from arbiter_ops.secrets.rules import shown_app_value
+
+            shown = shown_app_value(value.strip()) or "set to something else"
+            problems.append(f"{name} is {shown} (expected {want!r})")
     if problems:
         return failed(f"the live backend: {'; '.join(problems)}")
     return passed("the live backend runs with APP_ENV=production and APP_MODE=production")
 
 
-def _origins(value: str) -> list[str]:
-    text = value.strip()
-    if text.startswith("["):  # pydantic-settings also reads a JSON list
-        try:
-            items = json.loads(text)
-        except ValueError:
-            return []
-        return [str(i).strip().rstrip("/") for i in items] if isinstance(items, list) else []
-    return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
-
-
-@check("allowed-origins", clients=("ecs",))
 def allowed_origins(run: CheckRun) -> Outcome:
     ctx = run.ctx
     if not ctx.is_production:
@@ -254,9 +228,11 @@ def allowed_origins(run: CheckRun) -> Outcome:
     value = backend_settings(run, ("ALLOWED_ORIGINS",))["ALLOWED_ORIGINS"]
     if value is None:
         return failed(f"ALLOWED_ORIGINS is not given to the live backend (expected {origin})")
-    items = _origins(value)
-    # The production origin must be there, and nothing outside the domain (no http://, no localhost, no *).
-    strays = [i for i in items if not (i.startswith("https://") and (i == origin or i.endswith("." + ctx.domain)))]
+    from arbiter_ops.secrets.rules import outside_domain, parse_origins
+
+    items = parse_origins(value)
+    # The production origin must be there, and nothing outside the domain.
+    strays = outside_domain(items, ctx.domain)
     if strays:
         shown = ", ".join(strays)[:200]
         return failed(f"ALLOWED_ORIGINS of the live backend allows {shown}, outside {ctx.domain} (expected {origin})")

@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops import __version__
-from arbiter_ops.checks import (
+from arbiter_ops.checks.base import (
     HTTP_BACKOFF_INITIAL,
     HTTP_BACKOFF_JITTER,
     HTTP_BACKOFF_MAX,
     CheckFailed,
     CheckRun,
     Outcome,
-    check,
     failed,
     passed,
 )
 from arbiter_ops.core.aws import error_code
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.redact import REDACTOR
 from arbiter_ops.secrets.store import read_key
 
 if TYPE_CHECKING:
@@ -140,7 +139,6 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
-@check("http-health", kind="http")
 def http_health(run: CheckRun) -> Outcome:
     path = run.ctx.config.smoke.health_path
     answer = _request(run, "GET", path)
@@ -149,7 +147,6 @@ def http_health(run: CheckRun) -> Outcome:
     return passed(_ok_detail("GET", path, answer))
 
 
-@check("http-catalog", kind="http")
 def http_catalog(run: CheckRun) -> Outcome:
     path = run.ctx.config.smoke.catalog_path
     answer = _request(run, "GET", path)
@@ -208,7 +205,6 @@ def _refused(path: str, method: str, answer: Answer, run: CheckRun) -> str:
     return reason
 
 
-@check("http-sign-in", kind="http", clients=("secretsmanager",))
 def http_sign_in(run: CheckRun) -> Outcome:
     smoke = run.ctx.config.smoke
     path = smoke.sign_in_path
@@ -218,7 +214,6 @@ def http_sign_in(run: CheckRun) -> Outcome:
     return passed(_ok_detail("GET", path, answer, f" for {smoke.identity_email}"))
 
 
-@check("http-query", kind="http", clients=("secretsmanager",))
 def http_query(run: CheckRun) -> Outcome:
     smoke = run.ctx.config.smoke
     path = smoke.query_path

@@ -1,6 +1,6 @@
 """Infrastructure checks of the guide's Steps 1 and 4: database, cache, services, ALB, certificate, DNS.
 
-Describe/List calls only (docs/smoke-test-iam.json is the policy they need). The ALB is found from the
+Describe/List calls only (`arbiter-ops bootstrap` prints the policy they need). The ALB is found from the
 services themselves (their target groups' load balancer), so nothing about it needs configuring.
 """
 
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arbiter_ops.checks import CheckFailed, CheckRun, Outcome, check, failed, live_services, passed, warned
-from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.checks.base import CheckFailed, CheckRun, Outcome, failed, live_services, passed, warned
+from arbiter_ops.core.aws import arn_name, call, error_code
 
 API_SERVICE = "backend"  # the ALB routes /api/* to it
 WEB_SERVICE = "frontend"  # ... and everything else to it
@@ -24,7 +24,6 @@ CERT_EXPIRY_WARNING = timedelta(days=30)
 _KEY_TYPES = ["RSA_1024", "RSA_2048", "RSA_3072", "RSA_4096", "EC_prime256v1", "EC_secp384r1", "EC_secp521r1"]
 
 
-@check("rds", clients=("rds",))
 def rds(run: CheckRun) -> Outcome:
     ctx = run.ctx
     name = ctx.config.rds_instance
@@ -55,7 +54,6 @@ def rds(run: CheckRun) -> Outcome:
     return passed(f"{name}: available, PostgreSQL {version}, encrypted, backups kept {retention} days")
 
 
-@check("redis", clients=("elasticache",))
 def redis(run: CheckRun) -> Outcome:
     ctx = run.ctx
     name = ctx.config.redis_cluster
@@ -79,7 +77,6 @@ def redis(run: CheckRun) -> Outcome:
     return passed(f"{name}: available, redis {cluster.get('EngineVersion', '?')}")
 
 
-@check("ecs-services", clients=("ecs",))
 def ecs_services(run: CheckRun) -> Outcome:
     ctx = run.ctx
     live = live_services(run)
@@ -106,7 +103,7 @@ def ecs_services(run: CheckRun) -> Outcome:
             problems.append(f"{cfg.ecs_service}: running {running} of desired {desired} ({pending} pending)")
         elif desired == 0:
             notes.append(f"{cfg.ecs_service}: desired count is 0, nothing serves")
-        revision = str(service.get("taskDefinition", "")).rsplit("/", 1)[-1]
+        revision = arn_name(str(service.get("taskDefinition", "")))
         states.append(f"{cfg.ecs_service} {running}/{desired} ({revision})")
     if problems:
         return failed("; ".join(problems))
@@ -223,7 +220,6 @@ def _route(rules: list[dict[str, Any]], path: str, host: str) -> tuple[set[str],
     return set(), "no action", "no rule"
 
 
-@check("alb-routing", clients=("ecs", "elbv2"))
 def alb_routing(run: CheckRun) -> Outcome:
     ctx = run.ctx
     alb = find_alb(run)
@@ -261,7 +257,6 @@ def _covers(names: set[str], domain: str) -> bool:
     return domain in names and f"*.{domain}" in names
 
 
-@check("certificate", clients=("ecs", "elbv2", "acm"))
 def certificate(run: CheckRun) -> Outcome:
     ctx = run.ctx
     domain = ctx.domain
@@ -293,13 +288,13 @@ def certificate(run: CheckRun) -> Outcome:
         return failed(f"no ACM certificate in {ctx.region} covers {domain} and *.{domain}")
     served = [c for c in covering if c["CertificateArn"] in attached]
     if not served:
-        shown = ", ".join(a.rsplit("/", 1)[-1] for a in attached) or "none"
+        shown = ", ".join(arn_name(a) for a in attached) or "none"
         return failed(
-            f"the certificate for {domain} and *.{domain} ({covering[0]['CertificateArn'].rsplit('/', 1)[-1]}) "
+            f"the certificate for {domain} and *.{domain} ({arn_name(covering[0]['CertificateArn'])}) "
             f"is not attached to the HTTPS listener of {alb.name} (it serves: {shown})"
         )
     cert = next((c for c in served if c.get("Status") == "ISSUED"), served[0])
-    cert_id = cert["CertificateArn"].rsplit("/", 1)[-1]
+    cert_id = arn_name(cert["CertificateArn"])
     if cert.get("Status") != "ISSUED":
         return failed(f"certificate {cert_id} for {domain} is {cert.get('Status')} (expected ISSUED)")
     not_after = cert.get("NotAfter")
@@ -314,7 +309,6 @@ def _host(name: str) -> str:
     return name.removeprefix("dualstack.")
 
 
-@check("dns", clients=("ecs", "elbv2", "route53", "cloudfront"))
 def dns(run: CheckRun) -> Outcome:
     ctx = run.ctx
     domain = ctx.domain
@@ -324,7 +318,7 @@ def dns(run: CheckRun) -> Outcome:
     zones.sort(key=lambda z: bool((z.get("Config") or {}).get("PrivateZone")))  # the public zone answers users
     if not zones:
         return failed(f"no Route 53 hosted zone for {domain}")
-    zone_id = zones[0]["Id"].rsplit("/", 1)[-1]
+    zone_id = arn_name(zones[0]["Id"])
     resp = call(route53.list_resource_record_sets, HostedZoneId=zone_id, StartRecordName=domain, StartRecordType="A")
     records = [r for r in resp.get("ResourceRecordSets", []) if _host(r["Name"]) == domain and r["Type"] == "A"]
     if not records:

@@ -9,18 +9,44 @@ service back to the revision it had before (exit 1), and a failed rollback is ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.context import Context, git_short_sha
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import OpsError, OpsTimeout, Refused, RollbackFailed
-from arbiter_ops.core.steps import Pipeline
-from arbiter_ops.ecs.services import Change, roll_back, update_services, wait_stable
-from arbiter_ops.ecs.taskdef import check_image_tag, diff_text
+from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
-DEFAULT_TIMEOUT = 900.0
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+    from arbiter_ops.core.steps import Pipeline
+    from arbiter_ops.ecs.services import Change
+
 ROLLBACK_MIN_TIMEOUT = 300.0
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    services: list[str] = option(list, "Services to deploy (default: all).")
+    image_tag: str | None = option(None, "Image tag (default: the short git SHA).")
+    dry_run: bool = option(False, "Show the plan and per-service diffs; change nothing.")
+    no_migrate: bool = option(False, "Skip the migration gate.")
+    no_smoke: bool = option(False, "Skip the smoke test after the rollout.")
+    timeout: float = option(WAIT_TIMEOUT, "Seconds to wait for each rollout.")
+    force_new_deployment: bool = option(False, "Restart tasks even on the same revision (e.g. after a secret changed).")
+    lock_wait: float = option(0.0, "Seconds to wait for another deploy's lock.")
+
+
+@dataclass
+class Outcome:
+    """How the run went, step by step; the JSON document, the audit record and the exit code are read from it."""
+
+    ok: bool = False
+    rolled_back: bool = False
+    migrated: bool = False
+    error: OpsError | None = None
+    final: dict[str, str] = field(default_factory=dict)  # what each service ran at the last look
+    task_definitions: dict[str, str] = field(default_factory=dict)  # the contract's: what they run at the end
 
 
 @dataclass
@@ -34,25 +60,19 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
 
 
-def deploy_command(
-    ctx: Context,
-    services: list[str],
-    *,
-    image_tag: str | None,
-    dry_run: bool,
-    no_migrate: bool,
-    no_smoke: bool,
-    timeout: float | None,
-    force_new_deployment: bool,
-    lock_wait: float,
-) -> int:
-    names = list(dict.fromkeys(services)) or list(ctx.config.services)
+def run(ctx: Context, opts: DeployOptions) -> int:
+    from arbiter_ops.core.context import git_short_sha
+    from arbiter_ops.core.steps import Pipeline
+    from arbiter_ops.ecs.taskdef import check_image_tag
+
+    names = list(dict.fromkeys(opts.services)) or list(ctx.config.services)
     for name in names:
         ctx.config.service(name)  # unknown service: exit 2 before anything
-    plan = Plan(tag=check_image_tag(image_tag) if image_tag else check_image_tag(git_short_sha()), services=names)
+    tag = check_image_tag(opts.image_tag) if opts.image_tag else check_image_tag(git_short_sha())
+    plan = Plan(tag=tag, services=names)
     if ctx.is_local:
         ctx.local()  # start the embedded sandbox before the steps, so their timings are the steps' own
-    timeout = timeout or DEFAULT_TIMEOUT
+    dry_run = opts.dry_run
     if not dry_run:
         ctx.confirm_production(f"deploy {plan.tag} ({', '.join(names)})")
     pipe = Pipeline(ctx.output)
@@ -63,14 +83,14 @@ def deploy_command(
     from arbiter_ops.state.lock import acquire_lock
 
     with pipe.step("lock") as step:
-        lock = acquire_lock(ctx, f"deploy {plan.tag}", wait=lock_wait)
+        lock = acquire_lock(ctx, f"deploy {plan.tag}", wait=opts.lock_wait)
         lock.start_renewal()
         step.detail = f"held by {lock.holder['who']}@{lock.holder['host']}"
-    outcome: dict[str, Any] = {"ok": False, "rolled_back": False, "migrated": False}
+    outcome = Outcome()
     try:
-        _run_pipeline(ctx, plan, pipe, outcome, no_migrate, no_smoke, timeout, force_new_deployment)
+        _run_pipeline(ctx, plan, pipe, outcome, opts)
     except OpsError as exc:
-        outcome["error"] = exc
+        outcome.error = exc
     finally:
         try:
             _audit(ctx, plan, outcome)
@@ -80,37 +100,32 @@ def deploy_command(
     return _summary(ctx, plan, pipe, outcome)
 
 
-def _run_pipeline(
-    ctx: Context,
-    plan: Plan,
-    pipe: Pipeline,
-    outcome: dict[str, Any],
-    no_migrate: bool,
-    no_smoke: bool,
-    timeout: float,
-    force: bool,
-) -> None:
+def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, opts: DeployOptions) -> None:
+    from arbiter_ops.core.aws import arn_name
+    from arbiter_ops.ecs.services import Change, update_services, wait_stable
+
     _checks(ctx, plan, pipe)
     with pipe.step("register") as step:
         _register(ctx, plan)
         step.detail = (
-            f"registered {', '.join(_short(plan.arns[s]) for s in plan.registered)}"
+            f"registered {', '.join(arn_name(plan.arns[s]) for s in plan.registered)}"
             if plan.registered
             else "task definitions unchanged"
         )
-    _migrate(ctx, plan, pipe, outcome, no_migrate, timeout)
+    timeout = opts.timeout
+    _migrate(ctx, plan, pipe, outcome, opts.no_migrate, timeout)
     plan.changes = [
         Change(s, ctx.config.services[s].ecs_service, _live_arn(plan, s), plan.arns[s])
         for s in plan.services
-        if force or _live_arn(plan, s) != plan.arns[s]
+        if opts.force_new_deployment or _live_arn(plan, s) != plan.arns[s]
     ]
     if not plan.changes:
         pipe.skip("update", "every service already runs its revision")
         pipe.skip("wait", "nothing to wait for")
     else:
         with pipe.step("update") as step:
-            since = update_services(ctx, plan.changes, force_new_deployment=force)
-            step.detail = ", ".join(f"{c.name} -> {_short(c.target)}" for c in plan.changes)
+            since = update_services(ctx, plan.changes, force_new_deployment=opts.force_new_deployment)
+            step.detail = ", ".join(f"{c.name} -> {arn_name(c.target)}" for c in plan.changes)
         with pipe.step("wait") as step:
             try:
                 progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}")
@@ -125,7 +140,7 @@ def _run_pipeline(
                     f"`arbiter-ops --env {ctx.env_name} status`, and `arbiter-ops rollback SERVICE` puts one back"
                 )
                 raise
-            outcome.setdefault("final", {}).update({p.name: p.task_definition for p in progress})
+            outcome.final.update({p.name: p.task_definition for p in progress})
             failed = [p for p in progress if p.state == "failed"]
             if failed:
                 step.status = "failed"
@@ -133,29 +148,29 @@ def _run_pipeline(
                 return _rollback(ctx, plan, pipe, outcome, timeout, step.detail)
             step.detail = "; ".join(f"{p.name} revision {p.revision} {p.rollout}" for p in progress)
             step.detail += f" ({polls} poll{'s' if polls != 1 else ''})"
-    if no_smoke:
+    if opts.no_smoke:
         pipe.skip("smoke-test", "--no-smoke")
     else:
         smoke_ok, detail = _smoke(ctx, pipe)
         if not smoke_ok and plan.changes:
             return _rollback(ctx, plan, pipe, outcome, timeout, f"smoke test failed: {detail}")
         if not smoke_ok:
-            outcome["error"] = Refused(f"smoke test failed: {detail}", code="smoke-test-failed")
+            outcome.error = Refused(f"smoke test failed: {detail}", code="smoke-test-failed")
             return None
-    outcome["ok"] = True
+    outcome.ok = True
     return None
 
 
 def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
     """render, check-secrets, images: everything that must hold before any change."""
-    from arbiter_ops.commands.render import render_service
+    from arbiter_ops.ecs.render import render_service
 
     with pipe.step("render") as step:
         for name in plan.services:
             plan.rendered[name] = render_service(ctx, name, plan.tag)
         step.detail = ", ".join(f"{n} ({plan.rendered[n]['family']})" for n in plan.services)
     with pipe.step("check-secrets") as step:
-        from arbiter_ops.commands.check_secrets import findings_for
+        from arbiter_ops.secrets.check import findings_for
 
         findings = findings_for(ctx, plan.rendered)
         errors = [f for f in findings if f.severity == "error"]
@@ -218,7 +233,7 @@ def _live_arn(plan: Plan, name: str) -> str:
     return str(live["taskDefinitionArn"]) if live else ""
 
 
-def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], skip: bool, timeout: float) -> None:
+def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, skip: bool, timeout: float) -> None:
     """The gate: a failed migration stops the deploy before any service changes."""
     if skip:
         pipe.skip("migrate", "--no-migrate")
@@ -230,7 +245,7 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], 
 
     with pipe.step("migrate") as step:
         result = run_migration(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
-        outcome["migrated"] = True
+        outcome.migrated = True
         record_migration(ctx, result)
         step.detail = f"{result.verdict}: {result.reason}"
         if not result.ok:
@@ -238,7 +253,7 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], 
 
 
 def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
-    from arbiter_ops.commands.smoke_test import run_smoke
+    from arbiter_ops.checks.checklist import run_smoke
 
     with pipe.step("smoke-test") as step:
         ok, checks = run_smoke(ctx)
@@ -249,43 +264,45 @@ def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
         return ok, step.detail
 
 
-def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any], timeout: float, why: str) -> None:
+def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str) -> None:
+    from arbiter_ops.ecs.services import roll_back
+
     ctx.output.warn(f"{why}; rolling back to the previous revisions")
     with pipe.step("rollback") as step:
         # The way back gets at least ROLLBACK_MIN_TIMEOUT: a tight --timeout for the rollout must not cut
         # short the rollback that repairs it.
         ok, detail, final = roll_back(ctx, plan.changes, max(timeout, ROLLBACK_MIN_TIMEOUT))
-        outcome.setdefault("final", {}).update(final)
+        outcome.final.update(final)
         step.detail = detail
-        if outcome["migrated"]:
+        if outcome.migrated:
             step.detail += "; the database schema was NOT rolled back (migrations ran in this deploy)"
         if not ok:
             step.status = "failed"
-            outcome["error"] = RollbackFailed(
+            outcome.error = RollbackFailed(
                 f"deploy failed ({why}) and its rollback failed: {detail}",
                 hint="a human must look now: `arbiter-ops status`, then `arbiter-ops rollback SERVICE`",
             )
             return
-    outcome["rolled_back"] = True
-    outcome["error"] = Refused(f"deploy failed and was rolled back: {why}", code="rolled-back")
+    outcome.rolled_back = True
+    outcome.error = Refused(f"deploy failed and was rolled back: {why}", code="rolled-back")
 
 
-def _audit(ctx: Context, plan: Plan, outcome: dict[str, Any]) -> None:
-    from arbiter_ops.state.lock import record
+def _audit(ctx: Context, plan: Plan, outcome: Outcome) -> None:
+    from arbiter_ops.state.audit import record
 
     # The revisions the services run when the command ends (the contract's `task_definitions`): what the
     # last DescribeServices showed, or the live ones when nothing was changed.
     final = {s: _live_arn(plan, s) for s in plan.services if plan.live.get(s)}
-    final.update(outcome.get("final", {}))
-    outcome["task_definitions"] = final
+    final.update(outcome.final)
+    outcome.task_definitions = final
     data = {
         "image_tag": plan.tag,
         "services": plan.services,
-        "ok": outcome["ok"],
-        "rolled_back": outcome["rolled_back"],
+        "ok": outcome.ok,
+        "rolled_back": outcome.rolled_back,
         "before": {s: _live_arn(plan, s) for s in plan.services},
-        "after": outcome["task_definitions"],
-        "error": getattr(outcome.get("error"), "message", None),
+        "after": outcome.task_definitions,
+        "error": outcome.error.message if outcome.error is not None else None,
         "caller": _caller(ctx),
     }
     try:
@@ -303,42 +320,38 @@ def _caller(ctx: Context) -> str:
         return "unknown"
 
 
-def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: dict[str, Any]) -> int:
-    error: OpsError | None = outcome.get("error")
-    doc = {
+def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome) -> int:
+    from arbiter_ops.core.aws import arn_name
+
+    error = outcome.error
+    doc: dict[str, Any] = {
         "image_tag": plan.tag,
         "steps": pipe.as_json(),
-        "task_definitions": outcome.get("task_definitions", {}),
-        "rolled_back": outcome["rolled_back"],
+        "task_definitions": outcome.task_definitions,
+        "rolled_back": outcome.rolled_back,
     }
     if error is not None:
         doc["error"] = {"code": error.code, "message": error.line()}
         ctx.output.error_line(error.line())
         ctx.output.annotate("error", f"arbiter-ops deploy to {ctx.env_name} failed", error.line())
-    ok = bool(outcome["ok"])
+    ok = outcome.ok
     verdict = f"deployed {plan.tag} to {ctx.env_name}" if ok else f"deploy of {plan.tag} to {ctx.env_name} FAILED"
-    ctx.output.step_summary(_markdown(verdict, pipe))
+    rows = [(s.name, s.status, s.duration_ms, s.detail) for s in pipe.steps]
+    ctx.output.summary(f"arbiter-ops: {verdict}", ("step", "status", "ms", "detail"), rows, table=False)
 
     def text() -> None:
         ctx.output.human.print(verdict, markup=False, style="bold green" if ok else "bold red")
         for name, arn in doc["task_definitions"].items():
-            ctx.output.human.print(f"  {name}: {_short(arn)}", markup=False)
+            ctx.output.human.print(f"  {name}: {arn_name(arn)}", markup=False)
 
     code = 0 if ok else (error.exit_code if error is not None else 1)
     return finish(ctx, doc, ok, text, exit_code=code)
 
 
-def _markdown(verdict: str, pipe: Pipeline) -> str:
-    rows = "\n".join(f"| {s.name} | {s.status} | {s.duration_ms} | {s.detail.replace('|', '/')} |" for s in pipe.steps)
-    return f"### arbiter-ops: {verdict}\n\n| step | status | ms | detail |\n| --- | --- | --- | --- |\n{rows}"
-
-
-def _short(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]
-
-
 def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
     """The plan, per-service diffs, and no mutating call (no lock, no register, no migrate, no update)."""
+    from arbiter_ops.ecs.taskdef import diff_text
+
     pipe.skip("lock", "--dry-run")
     error: OpsError | None = None
     try:

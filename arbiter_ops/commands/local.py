@@ -5,28 +5,44 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from arbiter_ops.core.context import Context
 from arbiter_ops.core.errors import ExternalError, Refused
 from arbiter_ops.runner import finish
-from arbiter_sandbox.runtime import LocalEndpoints, read_state, state_path, stop_pid
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context, LocalWorld
 
 START_TIMEOUT = 60.0
 
 
-def _text(ctx: Context, verb: str, endpoints: LocalEndpoints) -> None:
+def _text(ctx: Context, verb: str, endpoints: LocalWorld) -> None:
+    from arbiter_ops.local import state_file as state_path
+
     out = ctx.output
     out.human.print(f"local sandbox {verb} (pid {endpoints.pid})", markup=False)
     out.human.print(f"  AWS endpoint  {endpoints.aws_endpoint_url}", markup=False)
     out.human.print(f"  Stripe API    {endpoints.stripe_api_base}", markup=False)
     out.human.print(f"  Arbiter app   {endpoints.app_base_url}", markup=False)
     out.human.print(f"  state file    {state_path()}", markup=False)
+    for problem in endpoints.problems:
+        out.warn(problem)
 
 
-def up(ctx: Context) -> int:
+@dataclass(frozen=True)
+class LocalOptions:
+    """No options of its own (`local up`, `local status`, `local down`)."""
+
+
+def up(ctx: Context, opts: LocalOptions) -> int:
     """Start the sandbox process unless one is running (idempotent), and wait until it answers."""
+    from arbiter_ops.local import running as read_state
+    from arbiter_ops.local import serve_argv, state_env
+    from arbiter_ops.local import state_file as state_path
+    from arbiter_ops.local import stop_process as stop_pid
+
     running = read_state()
     if running is not None:
         return finish(ctx, running.as_dict(), True, lambda: _text(ctx, "already running", running))
@@ -34,11 +50,11 @@ def up(ctx: Context) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a stale file of a dead sandbox
     log = open(path.with_name("local.log"), "ab")  # noqa: SIM115 - handed to the child process
-    env = {**os.environ, "ARBITER_OPS_LOCAL_STATE": str(path.resolve())}
+    env = {**os.environ, state_env(): str(path.resolve())}
     if ctx.options.config_path:
         env["ARBITER_OPS_CONFIG"] = str(os.path.abspath(ctx.options.config_path))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "arbiter_sandbox.serve"],
+        serve_argv(),
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -61,15 +77,20 @@ def up(ctx: Context) -> int:
     raise ExternalError(f"the local sandbox did not answer within {START_TIMEOUT:.0f} s", hint="see local.log")
 
 
-def status(ctx: Context) -> int:
+def status(ctx: Context, opts: LocalOptions) -> int:
+    from arbiter_ops.local import running as read_state
+
     endpoints = read_state()
     if endpoints is None:
         raise Refused("no local sandbox is running", hint="start one with `arbiter-ops local up`", code="not-running")
     return finish(ctx, endpoints.as_dict(), True, lambda: _text(ctx, "running", endpoints))
 
 
-def down(ctx: Context) -> int:
+def down(ctx: Context, opts: LocalOptions) -> int:
     """Stop the sandbox process (it stops PostgreSQL and the stand-ins itself) and remove the state file."""
+    from arbiter_ops.local import state_file as state_path
+    from arbiter_ops.local import stop_process as stop_pid
+
     path = state_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -88,6 +109,8 @@ def down(ctx: Context) -> int:
 
 def _stop_orphan_postgres(pg_dir: str) -> None:
     """If the sandbox died without cleaning up, its PostgreSQL would outlive it: stop that too."""
+    from arbiter_ops.local import stop_process as stop_pid
+
     pidfile = os.path.join(pg_dir, "postmaster.pid")
     try:
         with open(pidfile, encoding="utf-8") as fh:

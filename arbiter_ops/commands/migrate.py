@@ -16,41 +16,53 @@ failure per the contract: never a silent pass, and not a "no" either, since noth
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import error_code
-from arbiter_ops.core.context import Context
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import ExternalError, OpsError, Refused, UsageError
-from arbiter_ops.core.output import REDACTOR
-from arbiter_ops.core.polling import PollPolicy
-from arbiter_ops.db.migrations import BACKEND, DEFAULT_COMMAND, MigrationResult, MigrationTimeout, run_migration
-from arbiter_ops.db.preflight import CONNECT_TIMEOUT, EXPECTED_MAJOR, PreflightResult
-from arbiter_ops.db.preflight import preflight as check_database
+from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
-DEFAULT_TIMEOUT = 900.0
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+    from arbiter_ops.db.migrations import MigrationResult
+    from arbiter_ops.db.preflight import PreflightResult
+
 FAILURE_LINES = 10  # log lines repeated under a failure summary
 
 
-def migrate_command(
-    ctx: Context,
-    *,
-    image_tag: str | None,
-    timeout: float | None,
-    command: str | None,
-    preflight: bool,
-    database_url: str | None,
-) -> int:
+@dataclass(frozen=True)
+class MigrateOptions:
+    image_tag: str | None = option(None, "Backend image tag (default: the live one).")
+    timeout: float | None = option(
+        None, f"Seconds to wait for the task (default {WAIT_TIMEOUT:g}; with --preflight, to connect: 5)."
+    )
+    command: str | None = option(None, 'Container command (default "alembic upgrade head").')
+    preflight: bool = option(False, "Check the database instead of migrating.")
+    database_url: str | None = option(
+        None, "Preflight this URL instead of DATABASE_URL from the environment's secret."
+    )
+
+
+def run(ctx: Context, opts: MigrateOptions) -> int:
+    from arbiter_ops.core.redact import REDACTOR
+    from arbiter_ops.db.preflight import CONNECT_TIMEOUT
+
+    image_tag, timeout, command, database_url = opts.image_tag, opts.timeout, opts.command, opts.database_url
+    preflight = opts.preflight
     if database_url:
         REDACTOR.add(database_url)  # first thing: it carries a password
     if preflight:
         if image_tag or command:
             raise UsageError("--preflight checks the database only: --image-tag and --command do not apply")
         return _preflight_only(ctx, database_url, timeout or CONNECT_TIMEOUT)
-    return _migrate(ctx, image_tag, timeout or DEFAULT_TIMEOUT, _argv(command), database_url)
+    return _migrate(ctx, image_tag, timeout or WAIT_TIMEOUT, _argv(command), database_url)
 
 
 def _argv(command: str | None) -> list[str]:
+    from arbiter_ops.db.migrations import DEFAULT_COMMAND
+
     if command is None:
         return list(DEFAULT_COMMAND)
     try:
@@ -68,6 +80,8 @@ def database_url_from_secret(ctx: Context) -> tuple[str, str]:
     is missing, ExternalError (3) when AWS refuses to answer."""
     from botocore.exceptions import ClientError
 
+    from arbiter_ops.core.aws import error_code
+    from arbiter_ops.db.migrations import BACKEND
     from arbiter_ops.secrets.store import read_key
 
     key = ctx.config.service(BACKEND).secrets.get("DATABASE_URL", "DATABASE_URL")
@@ -94,6 +108,8 @@ def _resolve_url(ctx: Context, explicit: str | None) -> tuple[str, str]:
 
 # -- preflight ---------------------------------------------------------------------------------
 def _preflight_only(ctx: Context, explicit: str | None, connect_timeout: float) -> int:
+    from arbiter_ops.core.redact import REDACTOR
+
     url, source = _resolve_url(ctx, explicit)
     ctx.output.info(f"preflight: connecting ({source})")
     result = _checked(url, source, connect_timeout)
@@ -115,6 +131,9 @@ def _preflight_only(ctx: Context, explicit: str | None, connect_timeout: float) 
 
 
 def _checked(url: str, source: str, connect_timeout: float) -> PreflightResult:
+    from arbiter_ops.db.preflight import EXPECTED_MAJOR
+    from arbiter_ops.db.preflight import preflight as check_database
+
     try:
         return check_database(url, EXPECTED_MAJOR, connect_timeout=connect_timeout)
     except UsageError as exc:
@@ -138,6 +157,8 @@ def _preflight_lines(result: PreflightResult, source: str) -> list[str]:
 
 def _preflight_before_migration(ctx: Context, explicit: str | None) -> dict[str, Any]:
     """The preflight in front of a migration: run when the database is reachable, printed either way."""
+    from arbiter_ops.db.preflight import CONNECT_TIMEOUT
+
     try:
         url, source = _resolve_url(ctx, explicit)
     except (Refused, ExternalError) as exc:
@@ -151,8 +172,12 @@ def _preflight_before_migration(ctx: Context, explicit: str | None) -> dict[str,
 
 # -- the migration -----------------------------------------------------------------------------
 def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str], explicit_url: str | None) -> int:
-    from arbiter_ops.commands.render import render_service, resolve_image_tag
+    from arbiter_ops.core.aws import arn_name
+    from arbiter_ops.core.polling import PollPolicy
+    from arbiter_ops.core.redact import REDACTOR
+    from arbiter_ops.db.migrations import BACKEND, MigrationTimeout, run_migration
     from arbiter_ops.ecs.api import register_unless_identical
+    from arbiter_ops.ecs.render import render_service, resolve_image_tag
     from arbiter_ops.ecs.taskdef import check_image_tag
 
     poll = PollPolicy.from_env()  # bad input (exit 2) before any AWS call or prompt
@@ -172,7 +197,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
         return _refuse(ctx, doc, message)
 
     arn, registered = register_unless_identical(ctx, td)
-    ctx.output.info(f"{'registered' if registered else 'using'} task definition {arn.rsplit('/', 1)[-1]}")
+    ctx.output.info(f"{'registered' if registered else 'using'} task definition {arn_name(arn)}")
     doc.update(task_definition=arn, registered=registered)
 
     def on_log(line: str) -> None:
@@ -199,6 +224,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
 
 def _require_image(ctx: Context, td: dict[str, Any], tag: str) -> str:
     """The migration container's image; Refused (exit 1) when its tag is not in ECR."""
+    from arbiter_ops.db.migrations import BACKEND
     from arbiter_ops.images.ecr import find_image, parse_image_uri
 
     container = ctx.config.service(BACKEND).container
@@ -227,6 +253,8 @@ def _refuse(ctx: Context, doc: dict[str, Any], message: str) -> int:
 def _report(
     ctx: Context, doc: dict[str, Any], result: MigrationResult, exit_code: int, error: OpsError | None = None
 ) -> int:
+    from arbiter_ops.core.aws import arn_name
+    from arbiter_ops.core.redact import REDACTOR
     from arbiter_ops.db.migrations import record_migration
 
     record_migration(ctx, result)
@@ -244,7 +272,7 @@ def _report(
         polls=result.polls,
         network_configuration=result.network_configuration,
     )
-    task_id = (result.task_arn or "").rsplit("/", 1)[-1]
+    task_id = arn_name(result.task_arn or "")
     seconds = result.duration_ms / 1000
     if result.ok:
         summary = f"migration succeeded: exit 0 in {seconds:.1f} s (task {task_id})"

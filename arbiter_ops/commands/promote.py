@@ -10,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import Refused, UsageError
-from arbiter_ops.ecs.taskdef import check_image_tag
-from arbiter_ops.images.ecr import find_image
 from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
@@ -53,7 +51,17 @@ class Promotion:
         }
 
 
-def promote_command(ctx: Context, services: list[str], *, from_tag: str, to_tag: str) -> int:
+@dataclass(frozen=True)
+class PromoteOptions:
+    services: list[str] = option(list, "Services to promote (default: all).")
+    from_tag: str = option("", "The tag the image has now.")
+    to_tag: str = option("", "The tag to give it.")
+
+
+def run(ctx: Context, opts: PromoteOptions) -> int:
+    from arbiter_ops.ecs.taskdef import check_image_tag
+
+    services, from_tag, to_tag = opts.services, opts.from_tag, opts.to_tag
     check_image_tag(from_tag)
     check_image_tag(to_tag)
     if from_tag == to_tag:
@@ -83,6 +91,9 @@ def promote_command(ctx: Context, services: list[str], *, from_tag: str, to_tag:
 def plan(ctx: Context, service: str, repository: str, from_tag: str, to_tag: str) -> Promotion:
     """Read the source image and what the target tag names now; raise if the promote cannot happen."""
     from botocore.exceptions import ClientError
+
+    from arbiter_ops.core.aws import call, error_code
+    from arbiter_ops.images.ecr import find_image
 
     ecr = ctx.client("ecr")
     try:
@@ -144,6 +155,9 @@ def _conflict(service: str, repository: str, to_tag: str, current: Any, from_tag
 
 def put(ctx: Context, p: Promotion) -> None:
     from botocore.exceptions import ClientError
+
+    from arbiter_ops.core.aws import call, error_code
+    from arbiter_ops.images.ecr import find_image
 
     params: dict[str, Any] = {
         "repositoryName": p.repository,

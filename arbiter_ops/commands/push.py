@@ -19,13 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call, error_code
-from arbiter_ops.core.context import git_short_sha
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import ConfigError, ExternalError, OpsError, Refused, UsageError
-from arbiter_ops.core.output import REDACTOR
-from arbiter_ops.ecs.taskdef import check_image_tag
-from arbiter_ops.images import docker
-from arbiter_ops.images.ecr import find_image
 from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
@@ -65,9 +60,17 @@ class Plan:
         return doc
 
 
-def push_command(
-    ctx: Context, services: list[str], *, tag: str | None, allow_dirty: bool, force: bool, no_create: bool
-) -> int:
+@dataclass(frozen=True)
+class PushOptions:
+    services: list[str] = option(list, "Services to push (default: all).")
+    tag: str | None = option(None, "Image tag (default: the short git SHA; --image-tag as in deploy).")
+    allow_dirty: bool = option(False, "Push even with uncommitted changes.")
+    force: bool = option(False, "Rebuild and push a tag already in ECR (refused by IMMUTABLE repositories).")
+    no_create: bool = option(False, "Fail instead of creating a missing ECR repository.")
+
+
+def run(ctx: Context, opts: PushOptions) -> int:
+    services, tag, allow_dirty, force, no_create = opts.services, opts.tag, opts.allow_dirty, opts.force, opts.no_create
     names = services or list(ctx.config.services)
     configs = {name: ctx.config.service(name) for name in names}  # an unknown service: exit 2 first
     project = project_dir(ctx)
@@ -105,6 +108,9 @@ def dirty_paths(project: Path) -> list[str] | None:
 
 def resolve_tag(ctx: Context, project: Path, tag: str | None, allow_dirty: bool) -> str:
     """--tag, else the short git SHA; a dirty work tree is refused unless --allow-dirty."""
+    from arbiter_ops.core.context import git_short_sha
+    from arbiter_ops.ecs.taskdef import check_image_tag
+
     if tag is not None:
         check_image_tag(tag)  # bad input (exit 2) before anything else
     dirty = dirty_paths(project)
@@ -136,6 +142,8 @@ def repository_mutability(ctx: Context, repository: str) -> str | None:
     """The repository's imageTagMutability, or None when it does not exist."""
     from botocore.exceptions import ClientError
 
+    from arbiter_ops.core.aws import call, error_code
+
     try:
         resp = call(ctx.client("ecr").describe_repositories, repositoryNames=[repository])
     except ClientError as exc:
@@ -146,6 +154,8 @@ def repository_mutability(ctx: Context, repository: str) -> str | None:
 
 
 def plan_service(ctx: Context, service: str, cfg: ServiceConfig, tag: str, *, force: bool, no_create: bool) -> Plan:
+    from arbiter_ops.images.ecr import find_image
+
     repository = cfg.ecr_repository
     mutability = repository_mutability(ctx, repository)
     plan = Plan(service, cfg, repository, tag, repo_exists=mutability is not None)
@@ -190,6 +200,10 @@ def build_paths(project: Path, service: str, cfg: ServiceConfig) -> tuple[str, s
 # -- changing: login, repositories, build, push ------------------------------------------------
 def login(ctx: Context, config_dir: str) -> str:
     """ECR's authorization token -> docker login (password on stdin); returns the registry host."""
+    from arbiter_ops.core.aws import call
+    from arbiter_ops.core.redact import REDACTOR
+    from arbiter_ops.images import docker
+
     data = call(ctx.client("ecr").get_authorization_token)["authorizationData"][0]
     token = str(data["authorizationToken"])
     REDACTOR.add(token)
@@ -202,6 +216,8 @@ def login(ctx: Context, config_dir: str) -> str:
 
 
 def create_repository(ctx: Context, repository: str) -> None:
+    from arbiter_ops.core.aws import call
+
     call(
         ctx.client("ecr").create_repository,
         repositoryName=repository,
@@ -212,6 +228,8 @@ def create_repository(ctx: Context, repository: str) -> None:
 
 
 def execute(ctx: Context, todo: list[Plan]) -> str:
+    from arbiter_ops.images import docker
+
     out = ctx.output
     with docker.private_config() as config_dir:
         engine = docker.run_docker(docker.version_argv(), timeout=30, config_dir=config_dir).output.strip()
@@ -266,6 +284,8 @@ def _say(ctx: Context, plan: Plan, verb: str) -> Any:
 
 
 def _build(ctx: Context, plan: Plan, registry: str, config_dir: str) -> None:
+    from arbiter_ops.images import docker
+
     image = docker.image_ref(registry, plan.repository, plan.tag)
     argv = docker.build_argv(
         image, plan.context, plan.dockerfile, platform=plan.cfg.platform, build_args=plan.cfg.build_args
@@ -286,6 +306,9 @@ def _build(ctx: Context, plan: Plan, registry: str, config_dir: str) -> None:
 
 
 def _push(ctx: Context, plan: Plan, registry: str, config_dir: str) -> None:
+    from arbiter_ops.images import docker
+    from arbiter_ops.images.ecr import find_image
+
     image = docker.image_ref(registry, plan.repository, plan.tag)
     started = time.monotonic()
     result = docker.run_docker(
@@ -306,6 +329,9 @@ def _push(ctx: Context, plan: Plan, registry: str, config_dir: str) -> None:
 
 
 def _buildx(ctx: Context, plan: Plan, registry: str, config_dir: str) -> None:
+    from arbiter_ops.images import docker
+    from arbiter_ops.images.ecr import find_image
+
     image = docker.image_ref(registry, plan.repository, plan.tag)
     metadata = Path(config_dir) / f"{plan.service}-metadata.json"
     argv = docker.buildx_build_push_argv(
@@ -340,18 +366,8 @@ def report(ctx: Context, plans: list[Plan], tag: str, registry: str | None) -> i
     for plan in failed:
         out.error_line(f"{plan.service}: {plan.error.line() if plan.error else ''}")
         out.annotate("error", f"arbiter-ops push {plan.service}", plan.error.line() if plan.error else "")
-    rows = [f"| {p.service} | `{p.repository}:{p.tag}` | {p.action} | `{p.digest or '-'}` |" for p in plans]
-    out.step_summary(
-        "\n".join(
-            [
-                f"### arbiter-ops push: {ctx.env_name}",
-                "",
-                "| Service | Image | Action | Digest |",
-                "| --- | --- | --- | --- |",
-                *rows,
-            ]
-        )
-    )
+    rows = [(p.service, f"`{p.repository}:{p.tag}`", p.action, f"`{p.digest or '-'}`") for p in plans]
+    out.summary(f"arbiter-ops push: {ctx.env_name}", ("Service", "Image", "Action", "Digest"), rows, table=False)
 
     def text() -> None:
         # One line per image, never truncated: the digest is what a person copies into a deploy.

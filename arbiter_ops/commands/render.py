@@ -3,44 +3,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from arbiter_ops.core.context import Context, git_short_sha
-from arbiter_ops.core.errors import CredentialsError, UsageError
-from arbiter_ops.ecs.taskdef import RenderInputs, check_image_tag, diff_text, render
+from arbiter_ops.commands import option
+from arbiter_ops.core.errors import UsageError
 
-
-def resolve_image_tag(ctx: Context, service: str, image_tag: str | None) -> str:
-    """--image-tag, else the tag the live service runs, else the short git SHA."""
-    if image_tag:
-        return check_image_tag(image_tag)
-    from arbiter_ops.ecs.api import image_tag_of, live_task_definition
-
-    cfg = ctx.config.service(service)
-    try:
-        live = live_task_definition(ctx, cfg)
-    except CredentialsError:
-        live = None
-        ctx.output.detail("no AWS credentials: cannot read the live image tag; using the git SHA")
-    tag = image_tag_of(live, cfg.container) if live else None
-    if tag:
-        ctx.output.detail(f"image tag {tag} (the one the live {cfg.ecs_service} service runs)")
-        return tag
-    return check_image_tag(git_short_sha())
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
 
 
-def render_service(ctx: Context, service: str, image_tag: str) -> dict:
-    inputs = RenderInputs(
-        env_name=ctx.env_name,
-        region=ctx.region,
-        account_id=ctx.account_id(),
-        image_tag=image_tag,
-        base_url=ctx.render_base_url(),
+@dataclass(frozen=True)
+class RenderOptions:
+    service: str = option("", "backend or frontend (or any service in the config).")
+    image_tag: str | None = option(
+        None, "Image tag (default: the image the live service runs, else the short git SHA)."
     )
-    return render(ctx.config, service, inputs)
+    out: str | None = option(None, "Write the JSON to this file instead of stdout.")
+    diff: bool = option(False, "Show the difference against the live task definition.")
 
 
-def render_command(ctx: Context, service: str, *, image_tag: str | None, out: str | None, diff: bool) -> int:
+def run(ctx: Context, opts: RenderOptions) -> int:
+    from arbiter_ops.ecs.render import render_service, resolve_image_tag
+    from arbiter_ops.ecs.taskdef import diff_text
+
+    service, image_tag, out, diff = opts.service, opts.image_tag, opts.out, opts.diff
     cfg = ctx.config.service(service)  # unknown service: exit 2 before anything else
     tag = resolve_image_tag(ctx, service, image_tag)
     td = render_service(ctx, service, tag)

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from arbiter_ops.core.context import Context
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import Refused
-from arbiter_ops.ecs.services import Change, update_services, wait_stable
+from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
-DEFAULT_TIMEOUT = 900.0
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+
 
 
 def previous_revision(ctx: Context, service: str, current: str) -> str | None:
     """The revision this service ran before the deploy that put ``current`` there (audit records), else
     the revision numbered one lower, if it exists."""
+    from arbiter_ops.core.aws import arn_name
     from arbiter_ops.ecs.api import describe_task_definition
-    from arbiter_ops.state.lock import latest
+    from arbiter_ops.state.audit import latest
 
     for entry in latest(ctx, "deploy", limit=25):
         before = (entry.get("before") or {}).get(service)
@@ -23,16 +29,27 @@ def previous_revision(ctx: Context, service: str, current: str) -> str | None:
             return str(before)
     family, _, number = current.rpartition(":")
     if number.isdigit() and int(number) > 1:
-        td = describe_task_definition(ctx, f"{family.rsplit('/', 1)[-1]}:{int(number) - 1}")
+        td = describe_task_definition(ctx, f"{arn_name(family)}:{int(number) - 1}")
         if td is not None:
             return str(td["taskDefinitionArn"])
     return None
 
 
-def rollback_command(ctx: Context, service: str, *, to_revision: int | None, timeout: float | None) -> int:
-    from arbiter_ops.ecs.api import describe_services, describe_task_definition
-    from arbiter_ops.state.lock import acquire_lock, record
+@dataclass(frozen=True)
+class RollbackOptions:
+    service: str = option("", "The service to put back.")
+    to_revision: int | None = option(None, "Task definition revision number.")
+    timeout: float = option(WAIT_TIMEOUT, "Seconds to wait.")
 
+
+def run(ctx: Context, opts: RollbackOptions) -> int:
+    from arbiter_ops.core.aws import arn_name
+    from arbiter_ops.ecs.api import describe_services, describe_task_definition
+    from arbiter_ops.ecs.services import Change, update_services, wait_stable
+    from arbiter_ops.state.audit import record
+    from arbiter_ops.state.lock import acquire_lock
+
+    service, to_revision, timeout = opts.service, opts.to_revision, opts.timeout
     cfg = ctx.config.service(service)
     ctx.confirm_production(f"roll back {service}")
     lock = acquire_lock(ctx, f"rollback {service}")
@@ -56,12 +73,12 @@ def rollback_command(ctx: Context, service: str, *, to_revision: int | None, tim
                 ctx,
                 {"service": service, "from": current, "to": target, "changed": False},
                 True,
-                lambda: ctx.output.human.print(f"{service} already runs {target.rsplit('/', 1)[-1]}", markup=False),
+                lambda: ctx.output.human.print(f"{service} already runs {arn_name(target)}", markup=False),
             )
         change = Change(service, cfg.ecs_service, current, target)
-        ctx.output.info(f"rolling {service} back: {current.rsplit('/', 1)[-1]} -> {target.rsplit('/', 1)[-1]}")
+        ctx.output.info(f"rolling {service} back: {arn_name(current)} -> {arn_name(target)}")
         since = update_services(ctx, [change])
-        (progress,), _ = wait_stable(ctx, [change], timeout or DEFAULT_TIMEOUT, since, f"rolling back {service}")
+        (progress,), _ = wait_stable(ctx, [change], timeout, since, f"rolling back {service}")
         ok = progress.state == "done"
         record(
             ctx,
@@ -84,5 +101,5 @@ def rollback_command(ctx: Context, service: str, *, to_revision: int | None, tim
         ctx,
         doc,
         ok,
-        lambda: ctx.output.human.print(f"{service} now runs {target.rsplit('/', 1)[-1]}", markup=False),
+        lambda: ctx.output.human.print(f"{service} now runs {arn_name(target)}", markup=False),
     )

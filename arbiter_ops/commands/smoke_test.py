@@ -2,7 +2,7 @@
 before go-live.
 
 1. Select the checks (`--only` / `--skip`; an unknown id is a usage error listing the valid ones).
-2. Run them concurrently, each under its own deadline (:func:`arbiter_ops.checks.run_checks`).
+2. Run them concurrently, each under its own deadline (:func:`arbiter_ops.checks.checklist.run_checks`).
 3. Report: a checklist (mark, id, detail, duration), or the contract's JSON; in GitHub Actions an
    ``::error`` annotation per failed check and a Markdown table in the step summary.
 
@@ -13,45 +13,43 @@ performed at all (AWS unreachable, no credentials): that is the environment's pr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from arbiter_ops.checks import CheckResult, run_checks
-from arbiter_ops.core.context import Context
+from arbiter_ops.commands import option
 from arbiter_ops.runner import finish
+
+if TYPE_CHECKING:
+    from arbiter_ops.checks.base import CheckResult
+    from arbiter_ops.core.context import Context
 
 MARKS = {"pass": "✓", "fail": "✗", "warn": "!", "skip": "-"}
 WORDS = {"pass": "PASS", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 STYLES = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
+SUMMARY_HEADERS = ("", "Check", "Status", "Detail", "Duration")
 
 
-def run_smoke(ctx: Context, only: Iterable[str] = (), skip: Iterable[str] = ()) -> tuple[bool, list[CheckResult]]:
-    """Run the checklist and print nothing: (no check failed, the results). `deploy` calls this after a
-    rollout and reports the results as its `smoke-test` step."""
-    checks = run_checks(ctx, only, skip)
-    return not any(c.status == "fail" for c in checks), checks
+@dataclass(frozen=True)
+class SmokeTestOptions:
+    only: list[str] = option(list, "Run only this check id (repeatable).")
+    skip: list[str] = option(list, "Skip this check id (repeatable).")
 
 
-def exit_code(checks: list[CheckResult]) -> int:
-    failures = [c for c in checks if c.status == "fail"]
-    if not failures:
-        return 0
-    return 3 if all(c.external for c in failures) else 1
-
-
-def smoke_test_command(ctx: Context, only: list[str], skip: list[str]) -> int:
+def run(ctx: Context, opts: SmokeTestOptions) -> int:
     """Run the go-live checklist; return the exit code."""
+    from arbiter_ops.checks.checklist import exit_code, run_smoke
+
+    only, skip = opts.only, opts.skip
     started = time.monotonic()
     ok, checks = run_smoke(ctx, only, skip)
     wall_ms = int((time.monotonic() - started) * 1000)
     line = summary_line(ctx, checks, wall_ms)
     out = ctx.output
-    if out.github:
-        for c in checks:
-            if c.status in ("fail", "warn"):
-                out.annotate("error" if c.status == "fail" else "warning", f"smoke-test {c.id}", c.detail)
-        out.step_summary(markdown(ctx, checks, line))
-    if out.mode == "json" and not out.quiet:
-        out.info(line)
+    for c in checks:
+        if c.status in ("fail", "warn"):
+            out.annotate("error" if c.status == "fail" else "warning", f"smoke-test {c.id}", c.detail)
+    rows = [(MARKS[c.status], f"`{c.id}`", c.status, c.detail, f"{c.duration_ms} ms") for c in checks]
+    out.summary(f"arbiter-ops smoke-test: {ctx.env_name}", SUMMARY_HEADERS, rows, line, table=False)
     return finish(
         ctx,
         {"checks": [c.as_json() for c in checks]},
@@ -95,13 +93,3 @@ def print_checklist(ctx: Context, checks: list[CheckResult], line: str) -> None:
         text.append(f"  ({c.duration_ms} ms)", style="dim")
         out.print_rich(text)
     out.print_rich(Text(line, style="bold red" if "FAILED" in line else "bold green"))
-
-
-def markdown(ctx: Context, checks: list[CheckResult], line: str) -> str:
-    def cell(text: str) -> str:
-        return text.replace("|", "\\|").replace("\n", " ")
-
-    rows = [f"### arbiter-ops smoke-test: {ctx.env_name}", "", line, ""]
-    rows += ["| | Check | Status | Detail | Duration |", "| --- | --- | --- | --- | --- |"]
-    rows += [f"| {MARKS[c.status]} | `{c.id}` | {c.status} | {cell(c.detail)} | {c.duration_ms} ms |" for c in checks]
-    return "\n".join(rows)

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.context import Context
 from arbiter_ops.runner import finish
 
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
 
-def status_command(ctx: Context) -> int:
+
+@dataclass(frozen=True)
+class StatusOptions:
+    """No options of its own."""
+
+
+def run(ctx: Context, opts: StatusOptions) -> int:
+    from arbiter_ops.core.aws import arn_name
     from arbiter_ops.ecs.api import describe_services, describe_task_definition, image_tag_of
-    from arbiter_ops.state.lock import latest, lock_holder
+    from arbiter_ops.state.audit import latest
+    from arbiter_ops.state.lock import lock_holder
 
     cfgs = ctx.config.services
     live = describe_services(ctx, list(cfgs.values()))
@@ -50,7 +60,7 @@ def status_command(ctx: Context) -> int:
         for r in rows:
             table.add_row(
                 r["service"],
-                str(r.get("task_definition", "")).rsplit("/", 1)[-1],
+                arn_name(str(r.get("task_definition", ""))),
                 str(r.get("image_tag") or "-"),
                 f"{r.get('running', '-')}/{r.get('desired', '-')}",
                 str(r.get("pending", "-")),

@@ -14,27 +14,21 @@ no result, message or summary is built from it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.billing import stripe_client as stripe_api
-from arbiter_ops.billing.webhook import (
-    BROKEN,
-    FINGERPRINT_KEY,
-    SECRET_KEY,
-    Action,
-    Endpoint,
-    Plan,
-    WebhookCheck,
-    desired_state,
-    fingerprint,
-    inspect_webhook,
-    plan,
-    secret_status,
-)
-from arbiter_ops.core.context import Context
+from arbiter_ops.commands import option
 from arbiter_ops.core.errors import OpsError, UsageError
 from arbiter_ops.runner import finish
-from arbiter_ops.secrets import store as secret_store
+
+if TYPE_CHECKING:
+    from arbiter_ops.billing.webhook import (
+        Action,
+        Endpoint,
+        Plan,
+        WebhookCheck,
+    )
+    from arbiter_ops.core.context import Context
+    from arbiter_ops.secrets import store as secret_store
 
 
 @dataclass
@@ -56,7 +50,28 @@ class Outcome:
         return not self.problems
 
 
-def stripe_webhook_command(ctx: Context, *, dry_run: bool, prune: bool, rotate: bool, check: bool) -> int:
+@dataclass(frozen=True)
+class StripeWebhookOptions:
+    dry_run: bool = option(False, "Show what would change; change nothing.")
+    prune: bool = option(False, "Delete other endpoints on the same URL.")
+    rotate: bool = option(False, "Recreate the endpoint to get (and store) a new secret.")
+    check: bool = option(False, "Report the endpoint and prove the stored secret works.")
+
+
+def run(ctx: Context, opts: StripeWebhookOptions) -> int:
+    dry_run, prune, rotate, check = opts.dry_run, opts.prune, opts.rotate, opts.check
+    from arbiter_ops.billing import stripe_client as stripe_api
+    from arbiter_ops.billing.webhook import (
+        BROKEN,
+        SECRET_KEY,
+        Endpoint,
+        desired_state,
+        inspect_webhook,
+        plan,
+        secret_status,
+    )
+    from arbiter_ops.secrets import store as secret_store
+
     if check and (dry_run or prune or rotate):
         raise UsageError("--check only reports; it cannot be combined with --dry-run, --prune or --rotate")
     if check:
@@ -102,6 +117,8 @@ def stripe_webhook_command(ctx: Context, *, dry_run: bool, prune: bool, rotate: 
 
 
 def _apply(ctx: Context, client: Any, sm: Any, outcome: Outcome) -> None:
+    from arbiter_ops.billing.webhook import SECRET_KEY
+
     try:
         _apply_actions(ctx, client, sm, outcome)
     except OpsError as exc:
@@ -118,6 +135,9 @@ def _apply(ctx: Context, client: Any, sm: Any, outcome: Outcome) -> None:
 
 
 def _apply_actions(ctx: Context, client: Any, sm: Any, outcome: Outcome) -> None:
+    from arbiter_ops.billing import stripe_client as stripe_api
+    from arbiter_ops.billing.webhook import Endpoint
+
     out = ctx.output
     new_secret: str | None = None
     for action in outcome.plan.actions:
@@ -145,6 +165,10 @@ def _apply_actions(ctx: Context, client: Any, sm: Any, outcome: Outcome) -> None
 
 
 def _store_secret(ctx: Context, client: Any, sm: Any, outcome: Outcome, new_secret: str | None) -> None:
+    from arbiter_ops.billing import stripe_client as stripe_api
+    from arbiter_ops.billing.webhook import SECRET_KEY
+    from arbiter_ops.secrets import store as secret_store
+
     created = outcome.endpoint
     assert created is not None
     try:
@@ -178,6 +202,9 @@ def _store_secret(ctx: Context, client: Any, sm: Any, outcome: Outcome, new_secr
 
 def _record_fingerprint(ctx: Context, client: Any, endpoint: Endpoint, secret: str | None) -> None:
     """Let `--check` prove later that the stored secret is this endpoint's (see arbiter_ops.billing.webhook)."""
+    from arbiter_ops.billing import stripe_client as stripe_api
+    from arbiter_ops.billing.webhook import FINGERPRINT_KEY, fingerprint
+
     if not secret:
         return
     try:
@@ -211,6 +238,8 @@ def _lines(ctx: Context, outcome: Outcome) -> list[tuple[str, str]]:
 
 
 def _action_line(ctx: Context, outcome: Outcome, action: Action) -> str:
+    from arbiter_ops.billing.webhook import SECRET_KEY
+
     if action.kind == "store-secret":
         if outcome.dry_run:
             return f"would store the new endpoint's signing secret as {SECRET_KEY} in {ctx.secret_id}"

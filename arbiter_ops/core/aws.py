@@ -119,6 +119,12 @@ class AwsClients:
         return str(call(self.client("sts").get_caller_identity)["Account"])
 
 
+def arn_name(arn: str) -> str:
+    """What follows the last '/' of an ARN (or of an image reference): ``family:revision`` of a task definition,
+    a task's id, a certificate's id, a hosted zone's id, ``repository:tag`` of an image."""
+    return arn.rsplit("/", 1)[-1]
+
+
 def call(fn: Any, /, **kwargs: Any) -> Any:
     """Call an SDK method, turning the failures a user can meet into typed errors (exit 3).
 

@@ -95,6 +95,8 @@ class SmokeConfig(Strict):
     timeout: float = Field(default=10.0, gt=0)
     retries: int = Field(default=2, ge=0)
     follow_redirects: bool = False
+    # Deadline of a check that talks to AWS (and Stripe): botocore's own retries finish well within it.
+    aws_timeout: float = Field(default=60.0, gt=0)
 
 
 class Config(Strict):

@@ -5,20 +5,36 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from arbiter_ops.core.config import Config, EnvironmentConfig
 from arbiter_ops.core.errors import ExternalError, UsageError
-from arbiter_ops.core.output import Output
 
 if TYPE_CHECKING:
     from arbiter_ops.core.aws import AwsClients
-    from arbiter_sandbox.runtime import LocalEndpoints
+    from arbiter_ops.core.config import Config, EnvironmentConfig
+    from arbiter_ops.core.output import Output
+
+
+class LocalWorld(Protocol):
+    """What the context needs of a local sandbox: where its parts answer, and how to let it go."""
+
+    aws_endpoint_url: str
+    stripe_api_base: str
+    app_base_url: str
+    pid: int
+    problems: list[str]
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass
 class Options:
+    """The global options of one run (the contract's table), as the command line and environment give them."""
+
     config_path: str | None = None
     env: str = "local"
     output: str = "text"
@@ -28,6 +44,15 @@ class Options:
     verbose: int = 0
     quiet: bool = False
 
+    @classmethod
+    def from_environment(cls, env: str | None = None, output: str | None = None, verbose: int = 0) -> Options:
+        """For a command line that could not be parsed: what it said, else the variables, else the defaults."""
+        return cls(
+            env=env or os.environ.get("ARBITER_OPS_ENV") or "local",
+            output=output or os.environ.get("ARBITER_OPS_OUTPUT") or "text",
+            verbose=verbose,
+        )
+
 
 @dataclass
 class Context:
@@ -35,9 +60,12 @@ class Context:
     config: Config
     output: Output
     command: str = "arbiter-ops"
+    # How `--env local` finds or starts its sandbox (arbiter_ops.local.ensure_local): handed in by whoever builds
+    # the context, so that nothing in core/ knows the sandbox.
+    find_local: Callable[[Context], LocalWorld] | None = field(default=None, repr=False)
     _aws: AwsClients | None = field(default=None, repr=False)
     _account_id: str | None = field(default=None, repr=False)
-    _local: LocalEndpoints | None = field(default=None, repr=False)
+    _local: LocalWorld | None = field(default=None, repr=False)
 
     # -- environment -----------------------------------------------------------------------
     @property
@@ -94,13 +122,18 @@ class Context:
         return self.config.stripe.api_base
 
     # -- the local sandbox -----------------------------------------------------------------
-    def local(self) -> LocalEndpoints:
+    def local(self) -> LocalWorld:
         """The running local sandbox (persistent, or embedded for this command's duration)."""
         if self._local is None:
-            from arbiter_sandbox.runtime import ensure_local
-
-            self._local = ensure_local(self)
+            if self.find_local is None:
+                raise ExternalError("this run has no local sandbox", hint="name a real environment with --env")
+            self._local = self.find_local(self)
         return self._local
+
+    def close(self) -> None:
+        """Let go of what the run holds: an embedded sandbox it started stops (a persistent one stays)."""
+        if self._local is not None:
+            self._local.close()
 
     # -- AWS -------------------------------------------------------------------------------
     @property

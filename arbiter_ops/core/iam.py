@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.config import Config
+if TYPE_CHECKING:
+    from arbiter_ops.core.config import Config
+
 
 
 def _stmt(sid: str, actions: list[str], resources: list[str] | None = None) -> dict[str, Any]:
@@ -90,7 +92,7 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
                 [secret],
             )
         ),
-        # Read-only: describe/list calls, the secret, and the migration records (docs/smoke-test-iam.json).
+        # Read-only: describe/list calls, the secret, and the migration records.
         "smoke-test": doc(
             read_secret,
             _stmt("ReadAuditRecords", ["dynamodb:Query"], [table]),

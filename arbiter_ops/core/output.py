@@ -13,64 +13,24 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from rich.console import Console
-
-# Keys whose values are secret. Plain configuration that the guide also keeps in the secret (APP_ENV,
-# AWS_REGION, APP_BASE_URL, ...) is not registered: redacting "production" everywhere would garble output.
-SENSITIVE_KEY = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIAL|PRIVATE|_KEY$|^KEY$", re.IGNORECASE)
-# A URL is secret when it carries a password (DATABASE_URL, REDIS_URL); APP_BASE_URL is public.
-URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]+@", re.IGNORECASE)
+from arbiter_ops.core.redact import REDACTOR
 
 
-class Redactor:
-    """Replaces registered secret values in any text. Values shorter than 6 characters are not
-    registered (they would redact ordinary words); such values are never printed anyway."""
+def markdown_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]], line: str | None = None) -> str:
+    """A heading, a verdict line and a table, as GitHub renders a step summary (a cell never breaks the table)."""
 
-    def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._lock = threading.Lock()
+    def cell(value: Any) -> str:
+        return str(value if value is not None else "").replace("|", "\\|").replace("\n", " ")
 
-    def add(self, value: Any) -> None:
-        if isinstance(value, str) and len(value) >= 6:
-            with self._lock:
-                self._values.add(value)
-
-    def add_payload(self, payload: Any) -> None:
-        """Register a fetched secret payload: a JSON object's values under sensitive keys and URLs that
-        carry a password, or the whole string when it is not a JSON object."""
-        data = payload
-        if isinstance(payload, str):
-            try:
-                data = json.loads(payload)
-            except ValueError:
-                data = None
-        if not isinstance(data, dict):
-            self.add(payload)
-            return
-        for key, value in data.items():
-            if SENSITIVE_KEY.search(str(key)) or (isinstance(value, str) and URL_WITH_PASSWORD.match(value)):
-                self.add(value if isinstance(value, str) else json.dumps(value))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._values.clear()
-
-    def __call__(self, text: str) -> str:
-        with self._lock:
-            values = sorted(self._values, key=len, reverse=True)
-        for value in values:
-            if value in text:
-                text = text.replace(value, "****")
-        return text
-
-
-REDACTOR = Redactor()
+    parts = [f"### {title}", ""] + ([line, ""] if line else [])
+    if rows:
+        parts += ["| " + " | ".join(headers) + " |", "|" + " --- |" * len(headers)]
+        parts += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(parts).rstrip()
 
 
 class Output:
@@ -87,6 +47,8 @@ class Output:
         self.quiet = quiet
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
+        from rich.console import Console  # here, not at import: `--help` never pays for rich
+
         no_color = bool(os.environ.get("NO_COLOR"))
         self.err = Console(file=self._stderr, no_color=no_color, highlight=False, soft_wrap=True)
         self.out = Console(file=self._stdout, no_color=no_color, highlight=False, soft_wrap=True)
@@ -97,7 +59,7 @@ class Output:
 
     # -- human channels --------------------------------------------------------------------
     @property
-    def human(self) -> Console:
+    def human(self) -> Any:
         """Where human results go: stdout in text mode, stderr in JSON mode."""
         return self.err if self.mode == "json" else self.out
 
@@ -111,6 +73,13 @@ class Output:
 
     def warn(self, message: str) -> None:
         self.err.print(f"warning: {self.redact(message)}", markup=False, style="yellow")
+
+    def failure_line(self, message: str) -> None:
+        """The one line a failed run ends with (plain ``error:`` where colour is off or stderr is no terminal)."""
+        plain = bool(os.environ.get("NO_COLOR")) or not self._stderr.isatty()
+        prefix = "error: " if plain else "\x1b[1;31merror:\x1b[0m "
+        self._stderr.write(f"{prefix}{self.redact(message)}\n")
+        self._stderr.flush()
 
     def error_line(self, message: str) -> None:
         self.err.print(f"error: {self.redact(message)}", markup=False, style="bold red")
@@ -142,6 +111,35 @@ class Output:
             self.emit_json(document)
         elif text is not None:
             text()
+
+    def summary(
+        self,
+        title: str,
+        headers: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        line: str | None = None,
+        *,
+        table: bool = True,
+    ) -> None:
+        """A command's result table in every form it takes: the Markdown step summary (GitHub Actions), the
+        verdict line on stderr in JSON mode, and (``table``) a rich table for a person in text mode. Commands
+        that render their own text (a checklist, grouped findings) pass ``table=False``."""
+        self.step_summary(markdown_table(title, headers, rows, line))
+        if self.mode == "json":
+            if line and not self.quiet:
+                self.info(line)
+            return
+        if table:
+            from rich.table import Table
+
+            rich_table = Table(title=title, title_justify="left")
+            for header in headers:
+                rich_table.add_column(header, overflow="fold")
+            for row in rows:
+                rich_table.add_row(*(str(c if c is not None else "") for c in row))
+            self.print_rich(rich_table)
+            if line:
+                self.human.print(self.redact(line), markup=False)
 
     # -- GitHub Actions --------------------------------------------------------------------
     def annotate(self, level: str, title: str, message: str) -> None:

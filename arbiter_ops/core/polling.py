@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from arbiter_ops.core.errors import UsageError
 
 POLL_ENV = "ARBITER_OPS_POLL_INTERVAL"
+WAIT_TIMEOUT = 900.0  # seconds: the default of every rollout and migration wait (--timeout)
 
 
 @dataclass(frozen=True)

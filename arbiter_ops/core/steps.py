@@ -49,11 +49,6 @@ class Pipeline:
         self.steps.append(step)
         self._show(step)
 
-    def fail(self, name: str, detail: str, duration_ms: int = 0) -> None:
-        step = Step(name, "failed", duration_ms, detail)
-        self.steps.append(step)
-        self._show(step)
-
     def _show(self, step: Step) -> None:
         took = f" ({step.duration_ms / 1000:.1f} s)" if step.duration_ms >= 100 else ""
         detail = f": {step.detail}" if step.detail else ""

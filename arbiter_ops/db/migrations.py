@@ -17,14 +17,14 @@ Shared by `migrate` and by `deploy` (its migration gate), and by smoke-test's `m
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.aws import arn_name, call, error_code
 from arbiter_ops.core.errors import ExternalError, OpsTimeout, UsageError
 from arbiter_ops.core.polling import PollPolicy
+from arbiter_ops.ecs.logs import LogFollower
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
@@ -33,8 +33,6 @@ STARTED_BY = "arbiter-ops/migrate"
 STOP_REASON = "arbiter-ops migrate: timeout"
 DEFAULT_COMMAND = ("alembic", "upgrade", "head")
 BACKEND = "backend"
-LOG_TAIL = 20  # lines kept for the result (JSON `log_tail`, the failure summary)
-LOG_PAGE_LIMIT = 1000  # events per GetLogEvents page
 FINAL_DRAIN_PAGES = 50  # bound on the pages read after the task stopped (50k lines)
 STOP_GRACE = 60.0  # after StopTask: Fargate sends SIGTERM, then SIGKILL after the 30 s stopTimeout
 HEARTBEAT_SECONDS = 30.0  # "still RUNNING" progress line when the status does not change
@@ -140,9 +138,9 @@ def run_migration(
         raise ExternalError(f"ECS did not start the migration task: {failures or 'no reason given'}")
     task = resp["tasks"][0]
     task_arn = str(task["taskArn"])
-    task_id = task_arn.rsplit("/", 1)[-1]
+    task_id = arn_name(task_arn)
     logs = LogFollower.for_task(ctx, container, task_id, on_log)
-    progress(f"started task {task_id} ({' '.join(command)}) on {task_definition_arn.rsplit('/', 1)[-1]}")
+    progress(f"started task {task_id} ({' '.join(command)}) on {arn_name(task_definition_arn)}")
     if logs is None:
         progress(f"container {container['name']} has no awslogs configuration: its output cannot be followed")
 
@@ -288,61 +286,6 @@ class _TaskWaiter:
         return task
 
 
-class LogFollower:
-    """Reads one CloudWatch log stream forward with ``nextToken``: each event is fetched once."""
-
-    def __init__(self, client: Any, group: str, stream: str, on_line: Callable[[str], None]) -> None:
-        self.client = client
-        self.group = group
-        self.stream = stream
-        self.on_line = on_line
-        self.token: str | None = None
-        self.lines: deque[str] = deque(maxlen=LOG_TAIL)
-
-    @classmethod
-    def for_task(
-        cls, ctx: Context, container: dict[str, Any], task_id: str, on_line: Callable[[str], None]
-    ) -> LogFollower | None:
-        """The awslogs stream of a Fargate task's container: ``<prefix>/<container>/<task-id>``."""
-        conf = container.get("logConfiguration") or {}
-        options = conf.get("options") or {}
-        group, prefix = options.get("awslogs-group"), options.get("awslogs-stream-prefix")
-        if conf.get("logDriver") != "awslogs" or not group or not prefix:
-            return None  # Fargate requires a prefix; without one the stream name cannot be known
-        return cls(ctx.client("logs"), str(group), f"{prefix}/{container['name']}/{task_id}", on_line)
-
-    def drain(self, max_pages: int) -> None:
-        """Read up to ``max_pages`` pages from the last token; stop early when the token repeats."""
-        from botocore.exceptions import ClientError
-
-        for _ in range(max_pages):
-            kwargs: dict[str, Any] = {
-                "logGroupName": self.group,
-                "logStreamName": self.stream,
-                "startFromHead": True,
-                "limit": LOG_PAGE_LIMIT,
-            }
-            if self.token:
-                kwargs["nextToken"] = self.token
-            try:
-                resp = call(self.client.get_log_events, **kwargs)
-            except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    return  # the stream appears with the container's first line
-                raise
-            for event in resp.get("events", []):
-                line = str(event.get("message", "")).rstrip("\r\n")
-                self.lines.append(line)
-                self.on_line(line)
-            token = resp.get("nextForwardToken")
-            if not token or token == self.token:
-                return  # the same token back: the end of the stream
-            self.token = token
-
-    def tail(self) -> list[str]:
-        return list(self.lines)
-
-
 def last_migration(ctx: Context) -> dict[str, Any] | None:
     """The most recent stopped task started by arbiter-ops/migrate, with its exit code; None if ECS has none
     (it keeps stopped tasks for about an hour)."""
@@ -394,7 +337,7 @@ def last_migration(ctx: Context) -> dict[str, Any] | None:
 def record_migration(ctx: Context, result: MigrationResult) -> None:
     """The durable record the smoke-test `migrations` check reads first (ECS forgets tasks in an hour)."""
     from arbiter_ops.core.errors import OpsError
-    from arbiter_ops.state.lock import record
+    from arbiter_ops.state.audit import record
 
     data = {k: v for k, v in result.as_json().items() if k != "network_configuration"}
     try:

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from arbiter_ops.core.errors import UsageError
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.redact import REDACTOR
 
 EXPECTED_MAJOR = 16
 CONNECT_TIMEOUT = 5  # seconds; libpq's minimum is 2

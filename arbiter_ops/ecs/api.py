@@ -8,31 +8,56 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call, error_code
-from arbiter_ops.core.config import ServiceConfig
+from arbiter_ops.core.aws import arn_name, call, error_code
+from arbiter_ops.core.errors import ExternalError
 from arbiter_ops.ecs.taskdef import identical, strip_read_only
 
 if TYPE_CHECKING:
+    from arbiter_ops.core.config import ServiceConfig
     from arbiter_ops.core.context import Context
 
 
-def describe_services(ctx: Context, services: list[ServiceConfig]) -> dict[str, dict[str, Any]]:
-    """One DescribeServices call for all services; returns ecs_service name -> service (missing ones absent)."""
-    from botocore.exceptions import ClientError
+DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services (API reference: DescribeServices, `services`)
+POLL_ATTEMPTS = 3  # a DescribeServices still failing after botocore's retries is tried this many times in all
 
-    if not services:
-        return {}
+
+def describe_services(
+    ctx: Context, services: list[ServiceConfig], *, include_inactive: bool = False
+) -> dict[str, dict[str, Any]]:
+    """The live ECS services by ``ecs_service`` name (a missing one is absent): DescribeServices in batches of
+    10. A service that was deleted (INACTIVE) is absent too, unless ``include_inactive`` (a rollout's verdict
+    wants to say "the service is INACTIVE")."""
+    found = describe_service_names(ctx, [s.ecs_service for s in services])
+    return {name: svc for name, svc in found.items() if include_inactive or svc.get("status") != "INACTIVE"}
+
+
+def describe_service_names(ctx: Context, names: list[str]) -> dict[str, dict[str, Any]]:
+    """DescribeServices of these names in batches of 10, INACTIVE ones included; a cluster that does not exist
+    has no services. A batch still failing after botocore's own retries is tried again a few times (tenacity),
+    so a minute of AWS trouble does not abandon a rollout half-watched."""
+    from botocore.exceptions import ClientError
+    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    @retry(
+        retry=retry_if_exception_type(ExternalError),
+        stop=stop_after_attempt(POLL_ATTEMPTS),
+        wait=wait_exponential(multiplier=1, max=10),
+        reraise=True,
+    )
+    def batch(chunk: list[str]) -> list[dict[str, Any]]:
+        resp = call(ctx.client("ecs").describe_services, cluster=ctx.env.cluster, services=chunk)
+        return list(resp.get("services", []))
+
+    out: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(names))
     try:
-        resp = call(
-            ctx.client("ecs").describe_services,
-            cluster=ctx.env.cluster,
-            services=[s.ecs_service for s in services],
-        )
+        for i in range(0, len(unique), DESCRIBE_BATCH):
+            out.update({s["serviceName"]: s for s in batch(unique[i : i + DESCRIBE_BATCH])})
     except ClientError as exc:
         if error_code(exc) == "ClusterNotFoundException":
             return {}
         raise
-    return {s["serviceName"]: s for s in resp.get("services", []) if s.get("status") != "INACTIVE"}
+    return out
 
 
 def describe_task_definition(ctx: Context, ref: str) -> dict[str, Any] | None:
@@ -62,7 +87,7 @@ def image_tag_of(td: dict[str, Any], container: str) -> str | None:
             image = str(c.get("image", ""))
             if "@" in image:
                 return None
-            last = image.rsplit("/", 1)[-1]
+            last = arn_name(image)
             return last.split(":", 1)[1] if ":" in last else "latest"
     return None
 

@@ -3,7 +3,7 @@
 A service is done only when its PRIMARY deployment runs the target revision with rolloutState COMPLETED
 (or, without a rollout state, a single deployment with running = desired). It failed at once when the
 rollout is FAILED, when ECS's circuit breaker switched the service back to another revision, or when the
-events show tasks failing to start again and again. One DescribeServices call per poll covers every
+events show tasks failing to start again and again. One DescribeServices call per poll (per 10 services) covers every
 service; polls start fast and slow down; there is always a timeout.
 
 :func:`assess` is a pure function of one DescribeServices entry, so the verdicts are testable on their own.
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call
+from arbiter_ops.core.aws import arn_name
 from arbiter_ops.core.errors import OpsTimeout
 from arbiter_ops.core.polling import PollPolicy
+from arbiter_ops.ecs.api import describe_service_names
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
@@ -28,8 +29,6 @@ START_FAILURE_MARKERS = ("failed to start", "unable to consistently start tasks"
 START_FAILURE_LIMIT = 3
 POLL_MIN = 2.0
 POLL_MAX = 15.0
-DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services
-POLL_ATTEMPTS = 3  # a poll failing after botocore's retries is tried this many times in all
 
 
 @dataclass
@@ -60,7 +59,7 @@ def revision_of(arn: str) -> str:
 
 
 def family_revision(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1] if arn else "?"
+    return arn_name(arn) if arn else "?"
 
 
 def _events_since(svc: dict[str, Any], since: datetime | None) -> list[dict[str, Any]]:
@@ -139,33 +138,6 @@ class Poller:
         return next(self._intervals)
 
 
-def describe(ctx: Context, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    """DescribeServices in batches of 10. One poll that still fails after botocore's own retries is tried
-    again a few times (tenacity), so a minute of AWS trouble does not abandon a rollout half-watched."""
-    from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-    from arbiter_ops.core.errors import ExternalError
-
-    @retry(
-        retry=retry_if_exception_type(ExternalError),
-        stop=stop_after_attempt(POLL_ATTEMPTS),
-        wait=wait_exponential(multiplier=1, max=10),
-        reraise=True,
-    )
-    def once() -> dict[str, dict[str, Any]]:
-        return _describe(ctx, cluster, names)
-
-    return once()
-
-
-def _describe(ctx: Context, cluster: str, names: list[str]) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(names), DESCRIBE_BATCH):
-        resp = call(ctx.client("ecs").describe_services, cluster=cluster, services=names[i : i + DESCRIBE_BATCH])
-        out.update({s["serviceName"]: s for s in resp.get("services", [])})
-    return out
-
-
 def wait_for(
     ctx: Context,
     targets: list[Target],
@@ -180,7 +152,7 @@ def wait_for(
     names = [t.ecs_service for t in targets]
     polls = 0
     while True:
-        services = describe(ctx, ctx.env.cluster, names)
+        services = describe_service_names(ctx, names)
         polls += 1
         progress = []
         for t in targets:

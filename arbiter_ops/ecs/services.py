@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from arbiter_ops.core.aws import call
+from arbiter_ops.core.aws import arn_name, call
 from arbiter_ops.core.errors import OpsTimeout
 from arbiter_ops.ecs.rollout import Progress, Target, wait_for
 from arbiter_ops.ecs.view import RolloutDisplay
@@ -61,11 +61,11 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     A service that ECS's circuit breaker already switched back gets no second UpdateService: its
     rollback deployment is already rolling, and we only wait for it.
     """
-    from arbiter_ops.ecs.rollout import describe
+    from arbiter_ops.ecs.api import describe_service_names
 
     back = [Change(c.name, c.ecs_service, c.target, c.previous) for c in changes]
     try:
-        live = describe(ctx, ctx.env.cluster, [c.ecs_service for c in back])
+        live = describe_service_names(ctx, [c.ecs_service for c in back])
         to_update = [c for c in back if live.get(c.ecs_service, {}).get("taskDefinition") != c.target]
         since = update_services(ctx, to_update) if to_update else datetime.now(UTC)
         already = [c.name for c in back if c not in to_update]
@@ -79,8 +79,5 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     if failed:
         return False, "; ".join(f"{p.name}: {p.reason}" for p in failed), final
     note = f" ({', '.join(already)} already put back by ECS's circuit breaker)" if already else ""
-    return True, "services back on " + ", ".join(_short(c.target) for c in back) + note, final
+    return True, "services back on " + ", ".join(arn_name(c.target) for c in back) + note, final
 
-
-def _short(arn: str) -> str:
-    return arn.rsplit("/", 1)[-1]

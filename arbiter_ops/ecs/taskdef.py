@@ -13,10 +13,12 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.config import Config, ServiceConfig
 from arbiter_ops.core.errors import TaskDefinitionInvalid, TemplateError, UsageError
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.config import Config, ServiceConfig
 
 # Fields AWS adds to a registered task definition; never part of what we compare or register.
 READ_ONLY_FIELDS = (

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from arbiter_ops.core.errors import ExternalError, OpsTimeout
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.redact import REDACTOR
 
 DOCKER_ENV = "ARBITER_OPS_DOCKER"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from arbiter_ops.secrets.rules import (
-    CONTAINER_RULES,
+from arbiter_ops.secrets.findings import (
     SEVERITY_RANK,
     ContainerView,
     Expectations,
@@ -25,9 +24,8 @@ from arbiter_ops.secrets.rules import (
     ServiceRules,
     finding,
     role_of,
-    usable,
-    where,
 )
+from arbiter_ops.secrets.rules import CONTAINER_RULES, usable, where
 from arbiter_ops.secrets.value_from import SecretRef, ValueFromError, parse_value_from
 
 __all__ = [

@@ -22,128 +22,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Literal
+from collections.abc import Iterator
 
-from arbiter_ops.secrets.value_from import SecretRef
-
-Severity = Literal["error", "warning", "info"]
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
-
-# The contract's codes and their severity (required-missing depends on the environment).
-SEVERITY: dict[str, Severity] = {
-    "missing-key": "error",
-    "secret-not-found": "error",
-    "secret-not-json": "error",
-    "bad-value-from": "error",
-    "arn-mismatch": "error",
-    "required-missing": "error",
-    "plaintext-secret": "error",
-    "duplicate-name": "error",
-    "placeholder-value": "error",
-    "stripe-key-mode": "error",
-    "weak-secret": "error",
-    "auth-secret-mismatch": "error",
-    "app-env-mismatch": "error",
-    "origin-mismatch": "error",
-    "bad-url": "warning",
-    "unused-key": "info",
-}
+from arbiter_ops.secrets.findings import ContainerView, Expectations, Finding, Given, finding
 
 MIN_NEXTAUTH_SECRET = 32
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    severity: Severity
-    service: str | None
-    container: str | None
-    name: str | None
-    secret: str | None
-    key: str | None
-    message: str
-    fix: str  # for humans (text, annotations, step summary); not part of the contract's JSON
-
-    def as_json(self) -> dict[str, str | None]:
-        """The contract's fields, exactly."""
-        data = asdict(self)
-        data.pop("fix")
-        return data
-
-
-@dataclass(frozen=True)
-class ServiceRules:
-    container: str  # the service's main container: required variables are checked there
-    required: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Expectations:
-    """What the environment expects; built by the command from the config and the AWS context."""
-
-    env_name: str
-    production: bool
-    region: str
-    account_id: str
-    app_env: str
-    app_mode: str
-    domain: str
-    services: Mapping[str, ServiceRules] = field(default_factory=dict)
-
-    def severity(self, code: str) -> Severity:
-        if code == "required-missing" and not self.production:
-            return "warning"  # the guide's mode table: production crashes on missing, sandbox warns
-        return SEVERITY[code]
-
-
-@dataclass(frozen=True)
-class Given:
-    """One variable a container receives, from ``environment`` or ``secrets``."""
-
-    name: str
-    source: Literal["environment", "secrets"]
-    value: str | None = None  # None: not known (reference broken, SSM parameter, binary secret)
-    ref: SecretRef | None = None
-
-
-@dataclass
-class ContainerView:
-    service: str
-    container: str
-    role: str | None  # "backend" / "frontend": the rules the contract ties to those services
-    main: bool
-    required: tuple[str, ...]
-    given: list[Given]
-
-
-def role_of(service: str) -> str | None:
-    return service if service in ("backend", "frontend") else None
-
-
-def finding(
-    expect: Expectations,
-    code: str,
-    view: ContainerView | None,
-    given: Given | None,
-    message: str,
-    fix: str,
-    *,
-    name: str | None = None,
-) -> Finding:
-    ref = given.ref if given else None
-    return Finding(
-        code=code,
-        severity=expect.severity(code),
-        service=view.service if view else None,
-        container=view.container if view else None,
-        name=given.name if given else name,
-        secret=ref.secret_id if ref else None,
-        key=ref.key if ref else None,
-        message=message,
-        fix=fix,
-    )
 
 
 def is_sensitive(name: str) -> bool:
@@ -276,6 +159,12 @@ def rule_bad_url(view: ContainerView, expect: Expectations) -> list[Finding]:
 _APP_VALUES = {"mock", "sandbox", "production", "development", "staging"}
 
 
+def shown_app_value(value: str) -> str | None:
+    """An APP_ENV / APP_MODE value as it may be printed: a well-known mode is shown, anything else is not (it
+    might be a pasted secret)."""
+    return repr(value) if value in _APP_VALUES else None
+
+
 def rule_app_env_mismatch(view: ContainerView, expect: Expectations) -> list[Finding]:
     out = []
     expected = {"APP_ENV": expect.app_env, "APP_MODE": expect.app_mode}
@@ -284,7 +173,8 @@ def rule_app_env_mismatch(view: ContainerView, expect: Expectations) -> list[Fin
     for given in usable(view):
         if given.name in expected and (given.value or "").strip() != expected[given.name]:
             # Only a plain, well-known value is shown; a value from a secret is never printed.
-            shown = f" is {given.value!r}" if given.ref is None and given.value in _APP_VALUES else " differs"
+            value = shown_app_value(given.value or "") if given.ref is None else None
+            shown = f" is {value}" if value else " differs"
             message = f"{where(given)}{shown}; {expect.env_name} expects {expected[given.name]!r}"
             out.append(finding(expect, "app-env-mismatch", view, given, message, fix))
     if view.role == "backend" and view.main:
@@ -294,7 +184,8 @@ def rule_app_env_mismatch(view: ContainerView, expect: Expectations) -> list[Fin
     return out
 
 
-def _origins(value: str) -> list[str]:
+def parse_origins(value: str) -> list[str]:
+    """The entries of an ALLOWED_ORIGINS value: comma-separated, or a JSON list (pydantic-settings reads both)."""
     text = value.strip()
     if text.startswith("["):  # pydantic-settings also reads a JSON list
         try:
@@ -303,6 +194,13 @@ def _origins(value: str) -> list[str]:
             return []
         return [str(i).strip().rstrip("/") for i in items] if isinstance(items, list) else []
     return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+
+
+def outside_domain(origins: list[str], domain: str) -> list[str]:
+    """The origins a production backend must not allow: anything but https:// on the domain or a subdomain
+    (no http://, no localhost, no *)."""
+    home = f"https://{domain}"
+    return [o for o in origins if not (o.startswith("https://") and (o == home or o.endswith("." + domain)))]
 
 
 def rule_origin_mismatch(view: ContainerView, expect: Expectations) -> list[Finding]:
@@ -314,10 +212,8 @@ def rule_origin_mismatch(view: ContainerView, expect: Expectations) -> list[Find
         value = given.value or ""
         if given.name == "ALLOWED_ORIGINS":
             # The configured origin must be there, and nothing outside the domain may be.
-            items = _origins(value)
-            ok = origin in items and all(
-                i.startswith("https://") and (i == origin or i.endswith("." + expect.domain)) for i in items
-            )
+            items = parse_origins(value)
+            ok = origin in items and not outside_domain(items, expect.domain)
         elif given.name == "APP_BASE_URL":
             ok = value.strip().rstrip("/") == origin
         else:

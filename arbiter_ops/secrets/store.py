@@ -29,7 +29,7 @@ from typing import Any
 
 from arbiter_ops.core.aws import call, error_code
 from arbiter_ops.core.errors import ExternalError, Refused
-from arbiter_ops.core.output import REDACTOR
+from arbiter_ops.core.redact import REDACTOR
 
 MAX_ATTEMPTS = 5
 MAX_SECONDS = 30.0

@@ -1,4 +1,4 @@
-"""Durable state in one DynamoDB table: the per-environment deploy lock and the audit records.
+"""The per-environment deploy lock, in the state table (:mod:`arbiter_ops.state.table`).
 
 The lock is a compare-and-set on DynamoDB (conditional writes; never read-then-write): acquiring puts the
 lock item only if none exists or the existing one expired; renewing and releasing succeed only for the
@@ -11,7 +11,6 @@ Table: partition key ``pk`` (S), sort key ``sk`` (S); ``expires_at`` is the TTL 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import socket
 import threading
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.core.aws import call, error_code
 from arbiter_ops.core.errors import ExternalError, LockHeld
+from arbiter_ops.state.table import create_table_request, ttl_request
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
@@ -53,26 +53,13 @@ def ensure_table(dynamodb: Any, name: str) -> bool:
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
-    call(
-        dynamodb.create_table,
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    call(dynamodb.create_table, **create_table_request(name))
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    call(
-        dynamodb.update_time_to_live,
-        TableName=name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-    )
+    call(dynamodb.update_time_to_live, **ttl_request(name))
     return True
 
 
-def _who(ctx: Context) -> str:
+def caller_name(ctx: Context) -> str:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -150,7 +137,7 @@ def acquire_lock(ctx: Context, command: str, wait: float = 0.0, ttl: float = LOC
 
     env = ctx.env_name
     token = uuid.uuid4().hex
-    holder = {"who": _who(ctx), "host": socket.gethostname(), "pid": str(os.getpid()), "command": command}
+    holder = {"who": caller_name(ctx), "host": socket.gethostname(), "pid": str(os.getpid()), "command": command}
     deadline = time.monotonic() + wait
     delay = 1.0
     while True:
@@ -208,54 +195,6 @@ def force_unlock(ctx: Context) -> dict[str, Any] | None:
             raise table_missing(ctx) from None
         raise
     return resp.get("Attributes")
-
-
-# -- audit ---------------------------------------------------------------------------------------
-def record(ctx: Context, kind: str, data: dict[str, Any]) -> None:
-    """Append an audit record (kind: "deploy" or "migrate")."""
-    from botocore.exceptions import ClientError
-
-    stamp = now_iso()
-    item = {
-        "pk": {"S": f"{kind}#{ctx.env_name}"},
-        # Microseconds keep two records of the same second in order; the suffix keeps them distinct.
-        "sk": {"S": f"{datetime.now(UTC).isoformat(timespec='microseconds')}#{uuid.uuid4().hex[:8]}"},
-        "at": {"S": stamp},
-        "who": {"S": _who(ctx)},
-        "data": {"S": json.dumps(data, default=str)},
-    }
-    try:
-        call(ctx.client("dynamodb").put_item, TableName=ctx.config.state_table, Item=item)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise table_missing(ctx) from None
-        raise
-
-
-def latest(ctx: Context, kind: str, limit: int = 1) -> list[dict[str, Any]]:
-    """The most recent audit records of a kind, newest first (empty if the table is missing)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        resp = call(
-            ctx.client("dynamodb").query,
-            TableName=ctx.config.state_table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"{kind}#{ctx.env_name}"}},
-            ScanIndexForward=False,
-            Limit=limit,
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return []
-        raise
-    out = []
-    for item in resp.get("Items", []):
-        entry = json.loads(item["data"]["S"])
-        entry.setdefault("at", item["at"]["S"])
-        entry.setdefault("who", item["who"]["S"])
-        out.append(entry)
-    return out
 
 
 def lock_holder(ctx: Context) -> str | None:

@@ -319,3 +319,15 @@ def test_concurrent_clients_see_one_consistent_rollout(world: EcsWorld) -> None:
     assert len(stopped) == 2  # exactly the old revision's tasks: no step ran twice over the same state
     one_off = world.ecs.list_tasks(cluster=world.cluster, family="backend", desiredStatus="STOPPED")["taskArns"]
     assert len(one_off) == 2 + 8
+
+
+def test_describe_services_refuses_more_than_ten_as_aws_does(world: EcsWorld) -> None:
+    """API reference, DescribeServices: at most 10 services per call; AWS answers InvalidParameterException."""
+    ecs = world.ecs
+    names = [f"svc-{i}" for i in range(11)]
+    with pytest.raises(ClientError) as refused:
+        ecs.describe_services(cluster=world.cluster, services=names)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidParameterException"
+    assert error["Message"] == "service names can have at most 10 items."
+    assert ecs.describe_services(cluster=world.cluster, services=names[:10])["failures"]  # ten is fine

@@ -10,10 +10,9 @@ import sys
 import time
 from typing import Any
 
-from conftest import sandbox_client
+from conftest import context, sandbox_client
 
-from arbiter_ops.core.config import load_config
-from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.context import Context
 from arbiter_ops.core.output import Output
 from arbiter_ops.state.lock import lock_holder
 
@@ -29,7 +28,7 @@ def _spawn(*args: str) -> subprocess.Popen[str]:
 
 
 def _ctx() -> Context:
-    return Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
+    return context("local", Output("text", quiet=True))
 
 
 def test_two_deploys_at_once_one_proceeds_the_other_names_the_holder(sandbox) -> None:

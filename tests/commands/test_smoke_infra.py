@@ -8,7 +8,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from conftest import sandbox_client
+from conftest import context, sandbox_client
 
 CLUSTER = "arbiter-ai"
 
@@ -28,11 +28,9 @@ def only_failure(cli: Any) -> tuple[str, str]:
 
 
 def local_ctx() -> Any:
-    from arbiter_ops.core.config import load_config
-    from arbiter_ops.core.context import Context, Options
     from arbiter_ops.core.output import Output
 
-    return Context(Options(env="local"), load_config(None), Output())
+    return context("local", Output())
 
 
 # -- rds, redis ----------------------------------------------------------------------------------
@@ -208,7 +206,7 @@ def test_last_migration_task_exited_0_passes(sandbox, cli) -> None:
 
 
 def test_migration_audit_record_is_read_first(sandbox, cli) -> None:
-    from arbiter_ops.state.lock import record
+    from arbiter_ops.state.audit import record
 
     _run_migration_task(sandbox, exit_code=0)  # older evidence; the durable record wins
     record(local_ctx(), "migrate", {"ok": False, "exit_code": 1, "image_tag": "v2", "reason": "the migration exited 1"})

@@ -5,17 +5,17 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import sandbox_client
+from conftest import context, sandbox_client
 
-from arbiter_ops.core.config import load_config
-from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.context import Context
 from arbiter_ops.core.errors import LockHeld
 from arbiter_ops.core.output import Output
-from arbiter_ops.state.lock import acquire_lock, force_unlock, latest, record
+from arbiter_ops.state.audit import latest, record
+from arbiter_ops.state.lock import acquire_lock, force_unlock
 
 
 def _ctx() -> Context:
-    return Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
+    return context("local", Output("text", quiet=True))
 
 
 def test_only_one_of_many_concurrent_acquirers_wins(sandbox) -> None:

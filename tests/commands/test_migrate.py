@@ -7,10 +7,9 @@ import socket
 from typing import Any
 
 import pytest
-from conftest import sandbox_client
+from conftest import context, sandbox_client
 
-from arbiter_ops.core.config import load_config
-from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.context import Context
 from arbiter_ops.core.output import Output
 from arbiter_ops.db.migrations import STARTED_BY, STOP_REASON, PollPolicy, last_migration, run_migration
 
@@ -29,7 +28,7 @@ def fast(sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _local_ctx() -> Context:
-    return Context(options=Options(env="local"), config=load_config(None), output=Output("text"))
+    return context("local", Output("text"))
 
 
 def _task(sandbox: Any, arn: str) -> dict[str, Any]:

@@ -1,18 +1,26 @@
-"""`bootstrap` (what arbiter-ops needs in an account, idempotently) and `unlock --force`."""
+"""`bootstrap`: what arbiter-ops itself needs in an account (its state table, the ECR repositories, the log
+groups), created idempotently, and the IAM policy each command needs, printed."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call, error_code
-from arbiter_ops.core.context import Context
-from arbiter_ops.core.errors import UsageError
 from arbiter_ops.runner import finish
 
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
 
-def bootstrap_command(ctx: Context) -> int:
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    """No options of its own."""
+
+
+def run(ctx: Context, opts: BootstrapOptions) -> int:
     from botocore.exceptions import ClientError
 
+    from arbiter_ops.core.aws import call, error_code
     from arbiter_ops.core.iam import policies
     from arbiter_ops.state.lock import ensure_table
 
@@ -59,14 +67,3 @@ def bootstrap_command(ctx: Context) -> int:
             ctx.output.human.print(f"\n# {command}\n{json.dumps(policy, indent=2)}", markup=False)
 
     return finish(ctx, doc, True, text)
-
-
-def unlock_command(ctx: Context, *, force: bool) -> int:
-    from arbiter_ops.state.lock import describe_holder, force_unlock
-
-    if not force:
-        raise UsageError("unlock clears a lock whoever holds it", hint="pass --force if the holder really crashed")
-    removed = force_unlock(ctx)
-    holder = describe_holder(removed) if removed else None
-    message = f"cleared the {ctx.env_name} lock held by {holder}" if holder else f"{ctx.env_name} was not locked"
-    return finish(ctx, {"cleared": holder}, True, lambda: ctx.output.human.print(message, markup=False))

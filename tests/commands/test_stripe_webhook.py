@@ -27,7 +27,7 @@ from stripe_support import (
     write_secret,
 )
 
-from arbiter_ops.billing.webhook import fingerprint
+from arbiter_ops.billing.fingerprint import fingerprint
 
 
 def run_json(cli, *args: str):

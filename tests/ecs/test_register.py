@@ -6,15 +6,15 @@ import json
 
 import boto3
 import pytest
+from conftest import context
 
-from arbiter_ops.core.config import load_config
-from arbiter_ops.core.context import Context, Options
+from arbiter_ops.core.context import Context
 from arbiter_ops.core.output import Output
 from arbiter_ops.ecs.api import register_unless_identical
 
 
 def _ctx(env: str = "production") -> Context:
-    return Context(options=Options(env=env), config=load_config(None), output=Output("text"))
+    return context(env, Output("text"))
 
 
 def _rendered(cli, tag: str) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import context
 
 from arbiter_ops.checks.token import mint_hs256
 
@@ -86,12 +87,10 @@ def test_unknown_check_id_is_a_usage_error_listing_the_valid_ones(sandbox, cli) 
     assert result.json()["error"]["code"] == "unknown-check" and "ecs-services" in result.json()["error"]["message"]
 
 
-def test_a_check_that_overruns_its_deadline_fails_and_is_not_waited_for(sandbox, cli, monkeypatch) -> None:
-    import arbiter_ops.checks as checks_module
-
-    monkeypatch.setattr(checks_module, "AWS_CHECK_TIMEOUT", 1.0)
+def test_a_check_that_overruns_its_deadline_fails_and_is_not_waited_for(sandbox, cli, tmp_path) -> None:
     sandbox.aws.faults.add({"kind": "latency", "operation": "rds:DescribeDBInstances", "latency_ms": 8000})
-    result, checks = smoke(cli, "--only", "rds", "--only", "redis")
+    config = str(_config(tmp_path, aws_timeout=1))
+    result, checks = smoke(cli, "--config", config, "--only", "rds", "--only", "redis")
     assert result.code == 1
     assert failures(checks) == {"rds": "timed out after 1 s"}
     assert checks["redis"]["status"] == "pass"
@@ -129,12 +128,10 @@ def test_only_checks_that_could_not_run_exit_3(sandbox, cli, monkeypatch, tmp_pa
 
 
 def test_run_smoke_returns_the_verdict_and_prints_nothing(sandbox, capsys) -> None:
-    from arbiter_ops.commands.smoke_test import run_smoke
-    from arbiter_ops.core.config import load_config
-    from arbiter_ops.core.context import Context, Options
+    from arbiter_ops.checks.checklist import run_smoke
     from arbiter_ops.core.output import Output
 
-    ctx = Context(Options(env="local"), load_config(None), Output())
+    ctx = context("local", Output())
     sandbox.api.set_mode(reject_tokens=True)
     ok, results = run_smoke(ctx, only=["http-health", "http-sign-in"])
     assert not ok and [(r.id, r.status) for r in results] == [("http-health", "pass"), ("http-sign-in", "fail")]

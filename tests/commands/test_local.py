@@ -130,3 +130,51 @@ def test_check_secrets_passes_on_the_fresh_sandbox(sandbox, cli) -> None:
     doc = r.json()
     assert doc["ok"] is True and doc["summary"]["error"] == 0 and doc["summary"]["warning"] == 0
     assert doc["env"] == "local"
+
+
+TWELVE_SERVICES = "\n".join(
+    f"""[services.svc{i}]
+family = "arbiter-svc{i}"
+container = "backend"
+ecs_service = "svc{i}"
+ecr_repository = "arbiter-ai/svc{i}"
+template = "backend-task-definition.json.j2"
+cpu = 512
+memory = 1024
+port = 8000
+health_check_path = "/health"
+desired_count = 1
+context = "./svc{i}"
+"""
+    for i in range(10)
+)
+
+
+def test_a_deploy_of_twelve_services_describes_at_most_ten_per_call(tmp_path: Path) -> None:
+    """The embedded sandbox seeds what the config names, and refuses a DescribeServices of more than 10 services
+    as AWS does: a deploy of 12 services only succeeds if every DescribeServices it makes is batched."""
+    config = tmp_path / "arbiter-ops.toml"
+    config.write_text(TWELVE_SERVICES)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARBITER_OPS_"))}
+    env.update(
+        ARBITER_OPS_LOCAL_STATE=str(tmp_path / "none.json"),
+        ARBITER_OPS_SANDBOX_STEP_SECONDS="0",
+        ARBITER_OPS_SANDBOX_POSTGRES="0",
+    )
+    r = run_subprocess("--output", "json", "deploy", "--image-tag", "v2", "--no-smoke", env=env, cwd=tmp_path)
+    assert r.code == 0, r.err
+    doc = r.json()
+    assert len(doc["task_definitions"]) == 12 and all(arn.endswith(":2") for arn in doc["task_definitions"].values())
+    calls = doc["api_calls"]["by_operation"]
+    # One poll of 12 services is two calls (10 + 2): at least the register step's read and one poll.
+    assert calls["ecs:DescribeServices"] >= 4 and calls["ecs:UpdateService"] == 12
+
+
+def test_a_sandbox_part_that_did_not_start_is_said_first(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARBITER_OPS_"))}
+    env.update(ARBITER_OPS_LOCAL_STATE=str(tmp_path / "none.json"), ARBITER_OPS_SANDBOX_POSTGRES="0")
+    r = run_subprocess("status", env=env, cwd=tmp_path)
+    assert r.code == 0, r.err
+    lines = r.err.splitlines()
+    assert "embedded local sandbox" in lines[0]
+    assert lines[1].startswith("warning: PostgreSQL was not started") and "migrate --preflight will fail" in lines[1]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from arbiter_ops.ecs.taskdef import botocore_problems
 
@@ -117,7 +118,7 @@ def _custom(tmp_path: Path, template_text: str, extra: str = "") -> str:
     return str(cfg)
 
 
-REAL_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "backend-task-definition.json.j2"
+REAL_TEMPLATE = ROOT / "templates" / "backend-task-definition.json.j2"
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import DEPLOY_STEPS, sandbox_client
+from conftest import DEPLOY_STEPS, context, sandbox_client
 
 MUTATING = ("Register", "Update", "Put", "Delete", "Run", "Stop", "Create", "Tag")
 
@@ -154,12 +154,10 @@ def test_production_needs_yes_without_a_terminal(cli, monkeypatch) -> None:
 def test_lock_wait_waits_for_the_holder(sandbox, cli) -> None:
     import threading
 
-    from arbiter_ops.core.config import load_config
-    from arbiter_ops.core.context import Context, Options
     from arbiter_ops.core.output import Output
     from arbiter_ops.state.lock import acquire_lock
 
-    ctx = Context(options=Options(env="local"), config=load_config(None), output=Output("text", quiet=True))
+    ctx = context("local", Output("text", quiet=True))
     held = acquire_lock(ctx, "deploy elsewhere")
     threading.Timer(1.5, held.release).start()
     r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke", "--lock-wait", "30")

@@ -1,0 +1,70 @@
+"""check-secrets of already rendered task definitions: what the environment expects, what the references
+resolve to, and the findings (:func:`arbiter_ops.secrets.analysis.analyze`). `check-secrets`, deploy's gate and
+the smoke test's `secrets` check all judge through here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from arbiter_ops.core.redact import REDACTOR
+from arbiter_ops.secrets.analysis import (
+    Expectations,
+    Finding,
+    ServiceRules,
+    TaskDefinitionInput,
+    analyze,
+    references_to_fetch,
+)
+from arbiter_ops.secrets.fetch import fetch_references
+from arbiter_ops.secrets.rules import is_sensitive
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+
+RENDER_TAG = "check-secrets"  # any valid tag: secrets do not depend on the image
+
+
+def judge(
+    ctx: Context, inputs: list[TaskDefinitionInput], report_services: set[str], unused_keys: bool
+) -> tuple[list[Finding], int]:
+    """(the findings, how many references were read) for these task definitions in ctx's environment."""
+    expect = expectations(ctx)
+    redact_plaintext_secrets(inputs)
+    fetched = fetch_references(ctx, references_to_fetch(inputs, expect))
+    return analyze(inputs, fetched, expect, report_services=report_services, unused_keys=unused_keys), len(fetched)
+
+
+def findings_for(ctx: Context, task_definitions: dict[str, dict[str, Any]]) -> list[Finding]:
+    """The findings for already rendered task definitions (deploy's gate, smoke-test's `secrets` check)."""
+    inputs = [TaskDefinitionInput(name, td) for name, td in task_definitions.items()]
+    complete = set(task_definitions) == set(ctx.config.services)
+    return judge(ctx, inputs, set(task_definitions), complete)[0]
+
+
+def expectations(ctx: Context) -> Expectations:
+    env = ctx.env
+    return Expectations(
+        env_name=ctx.env_name,
+        production=ctx.is_production,
+        region=ctx.region,
+        account_id=ctx.account_id(),
+        app_env=env.app_env,
+        app_mode=env.app_mode,
+        domain=ctx.domain,
+        services={
+            name: ServiceRules(container=cfg.container, required=tuple(cfg.required))
+            for name, cfg in ctx.config.services.items()
+        },
+    )
+
+
+def redact_plaintext_secrets(inputs: list[TaskDefinitionInput]) -> None:
+    """A sensitive value written in plain `environment` is a secret too: never print it either."""
+    for td in inputs:
+        containers = td.task_definition.get("containerDefinitions")
+        for container in containers if isinstance(containers, list) else []:
+            entries = container.get("environment") if isinstance(container, dict) else None
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and is_sensitive(str(entry.get("name", ""))):
+                    REDACTOR.add(entry.get("value"))

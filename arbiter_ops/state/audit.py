@@ -1,0 +1,63 @@
+"""Audit records in the state table: every deploy, rollback and migration, under ``<kind>#<env>`` sorted by
+time, so "the latest" is one Query. `status` shows them; `rollback` finds the revision a deploy replaced.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.state.lock import caller_name, now_iso, table_missing
+
+if TYPE_CHECKING:
+    from arbiter_ops.core.context import Context
+
+
+def record(ctx: Context, kind: str, data: dict[str, Any]) -> None:
+    """Append an audit record (kind: "deploy" or "migrate")."""
+    from botocore.exceptions import ClientError
+
+    stamp = now_iso()
+    item = {
+        "pk": {"S": f"{kind}#{ctx.env_name}"},
+        # Microseconds keep two records of the same second in order; the suffix keeps them distinct.
+        "sk": {"S": f"{datetime.now(UTC).isoformat(timespec='microseconds')}#{uuid.uuid4().hex[:8]}"},
+        "at": {"S": stamp},
+        "who": {"S": caller_name(ctx)},
+        "data": {"S": json.dumps(data, default=str)},
+    }
+    try:
+        call(ctx.client("dynamodb").put_item, TableName=ctx.config.state_table, Item=item)
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            raise table_missing(ctx) from None
+        raise
+
+
+def latest(ctx: Context, kind: str, limit: int = 1) -> list[dict[str, Any]]:
+    """The most recent audit records of a kind, newest first (empty if the table is missing)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = call(
+            ctx.client("dynamodb").query,
+            TableName=ctx.config.state_table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"{kind}#{ctx.env_name}"}},
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return []
+        raise
+    out = []
+    for item in resp.get("Items", []):
+        entry = json.loads(item["data"]["S"])
+        entry.setdefault("at", item["at"]["S"])
+        entry.setdefault("who", item["who"]["S"])
+        out.append(entry)
+    return out
