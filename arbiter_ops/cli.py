@@ -8,6 +8,7 @@ module level: `arbiter-ops --help` must not pay for boto3, stripe, jinja2, pydan
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from arbiter_ops.commands import (
     unlock,
 )
 from arbiter_ops.core.context import Options
-from arbiter_ops.runner import CommandRun, Globals, report_failure
+from arbiter_ops.runner import CommandRun, Globals, report_failure, signals_interrupt
 
 app = typer.Typer(
     name="arbiter-ops",
@@ -55,8 +56,18 @@ app.add_typer(local_app, name="local")
 
 def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
     f = field_of(cls, name)
-    default = default_of(f)
-    return typer.Option(default if default != [] else [], *flags, help=f.metadata[_HELP], **kwargs)
+    if f.type in ("str", "str | None") and "callback" not in kwargs:
+        kwargs["callback"] = _not_empty(flags[0])  # an unset CI variable must not mean "the default"
+    return typer.Option(default_of(f), *flags, help=f.metadata[_HELP], **kwargs)
+
+
+def _not_empty(flag: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if value is not None and not str(value).strip():
+            raise click.BadParameter("is empty (an unset variable?): give a value or leave it out", param_hint=flag)
+        return value
+
+    return check
 
 
 def _argument(cls: type, name: str, **kwargs: Any) -> Any:
@@ -78,8 +89,22 @@ def _version(value: bool) -> None:
 
 
 def _positive_seconds(value: float | None) -> float | None:
-    if value is not None and value <= 0:
-        raise click.BadParameter("must be a positive number of seconds", param_hint="--timeout")
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint="--timeout")
+    return value
+
+
+def _revision(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"{value[:40]!r} is not a revision number (1, 2, ...)", param_hint="--to-revision")
+    return int(value)
+
+
+def _seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise click.BadParameter(f"must be 0 or more finite seconds, not {value}", param_hint="--lock-wait")
     return value
 
 
@@ -97,7 +122,9 @@ def _global(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
 ) -> None:
     if output not in ("text", "json"):
-        raise click.BadParameter("must be 'text' or 'json'", param_hint="--output")
+        raise click.BadParameter(f"must be 'text' or 'json' (got {output[:40]!r})", param_hint="--output")
+    for flag, value in (("--config", config), ("--region", region), ("--profile", profile)):
+        _not_empty(flag)(value)
     ctx.obj = Options(config, env, output, region, profile, yes, verbose, quiet)
 
 
@@ -164,8 +191,12 @@ PR = promote.PromoteOptions
 def promote_(
     ctx: typer.Context,
     services: list[str] = _argument(PR, "services"),
-    from_tag: str = typer.Option(..., "--from-tag", help=field_of(PR, "from_tag").metadata[_HELP]),
-    to_tag: str = typer.Option(..., "--to-tag", help=field_of(PR, "to_tag").metadata[_HELP]),
+    from_tag: str = typer.Option(
+        ..., "--from-tag", help=field_of(PR, "from_tag").metadata[_HELP], callback=_not_empty("--from-tag")
+    ),
+    to_tag: str = typer.Option(
+        ..., "--to-tag", help=field_of(PR, "to_tag").metadata[_HELP], callback=_not_empty("--to-tag")
+    ),
 ) -> int:
     """Give an image already in ECR another tag, without rebuilding (BatchGetImage + PutImage).
 
@@ -237,7 +268,7 @@ def deploy_(
     no_smoke: bool = _option(D, "no_smoke", "--no-smoke"),
     timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
     force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
-    lock_wait: float = _option(D, "lock_wait", "--lock-wait", min=0),
+    lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=_seconds),
 ) -> int:
     """The whole pipeline: lock, render, check-secrets, images, register, migrate, update, wait, smoke-test.
 
@@ -253,7 +284,7 @@ RB = rollback.RollbackOptions
 def rollback_(
     ctx: typer.Context,
     service: str = _argument(RB, "service"),
-    to_revision: int | None = _option(RB, "to_revision", "--to-revision", min=1),
+    to_revision: str | None = _option(RB, "to_revision", "--to-revision", callback=_revision),
     timeout: float = _option(RB, "timeout", "--timeout", callback=_positive_seconds),
 ) -> int:
     """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
@@ -302,9 +333,11 @@ def main(argv: list[str] | None = None) -> None:
 def run_cli(argv: list[str]) -> int:
     command = typer.main.get_command(app)
     known = Globals.of(command)
-    args = known.hoist(argv)
+    args = argv
     try:
-        rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
+        args = known.hoist(argv)
+        with signals_interrupt():
+            rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
     except click.Exit as exc:
         return int(exc.exit_code or 0)
     except click.ClickException as exc:

@@ -28,7 +28,7 @@ def ensure_local(ctx: Context) -> LocalWorld:
 
     running = read_state()
     if running is not None:
-        ctx.output.detail(f"using the local sandbox of pid {running.pid} ({state_path()})")
+        ctx.output.info(f"using the local sandbox of pid {running.pid} ({state_path()})")
         _say_problems(ctx, running.problems)
         return running
     ctx.output.info("starting an embedded local sandbox for this command (`arbiter-ops local up` keeps one running)")

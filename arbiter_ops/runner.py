@@ -9,14 +9,17 @@ exit code.
 
 from __future__ import annotations
 
+import contextlib
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops import _click as click
-from arbiter_ops.core.errors import OpsError
+from arbiter_ops.core.errors import Interrupted, OpsError, interruption
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context, Options
@@ -58,9 +61,11 @@ class Globals:
             if token == "--":
                 rest += argv[i:]
                 break
+            if token in self.value_options and i + 1 == len(argv):
+                raise click.UsageError(f"{token} needs a value")
             if self.is_global(token):
                 hoisted.append(token)
-                if token in self.value_options and i + 1 < len(argv):
+                if token in self.value_options:
                     hoisted.append(argv[i + 1])
                     i += 1
             else:
@@ -98,14 +103,42 @@ class Globals:
         )
 
 
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
+@contextlib.contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM and SIGHUP unwind it as SIGINT does (``Interrupted``): locks are released,
+    audit records written, and the command says where things stand. The previous handlers come back after."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise Interrupted(signum)
+
+    previous = {}
+    for name in STOP_SIGNALS:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def report_failure(options: Options, command: str, exc: BaseException, ctx: Context | None = None) -> int:
     """The one error boundary: print one clear line (and the JSON error document) and return the exit code."""
     from arbiter_ops.core.output import Output
     from arbiter_ops.core.redact import REDACTOR
 
     if isinstance(exc, KeyboardInterrupt):
-        exc = OpsError("interrupted", code="interrupted")
-        code, message, status = exc.code, exc.line(), 130
+        message, status = interruption(exc)
+        code = "interrupted"
     elif isinstance(exc, click.Abort):
         code, message, status = "aborted", "aborted", 130
     elif isinstance(exc, OpsError):

@@ -34,8 +34,24 @@ STEP_ENV = "ARBITER_OPS_SANDBOX_STEP_SECONDS"
 POSTGRES_ENV = "ARBITER_OPS_SANDBOX_POSTGRES"  # "0": start no PostgreSQL (faster; migrate --preflight fails)
 
 
+STATE_FILE = Path(".arbiter-ops") / "local.json"
+
+
 def state_path() -> Path:
-    return Path(os.environ.get(STATE_ENV) or Path(".arbiter-ops") / "local.json")
+    """Where the persistent sandbox's state file is: ARBITER_OPS_LOCAL_STATE, else the first
+    ``.arbiter-ops/local.json`` in this directory or one above it (so a command run from a subdirectory of the
+    project finds the sandbox `local up` started at its top), else in the project's top directory (the
+    nearest one above with ``.git`` or ``arbiter-ops.toml``), else in this directory."""
+    if os.environ.get(STATE_ENV):
+        return Path(os.environ[STATE_ENV])
+    here = Path.cwd()
+    for directory in (here, *here.parents):
+        if (directory / STATE_FILE).is_file():
+            return directory / STATE_FILE
+    for directory in (here, *here.parents):
+        if (directory / ".git").exists() or (directory / "arbiter-ops.toml").is_file():
+            return directory / STATE_FILE
+    return here / STATE_FILE
 
 
 @dataclass

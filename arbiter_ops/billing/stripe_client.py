@@ -124,9 +124,14 @@ def stripe_call(what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -
         ) from None
 
 
+# Stripe quotes a rejected key masked ("sk_test_****…g1H6"): its last characters and length are still the key's.
+_MASKED_KEY = re.compile(r"\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9*…]*\*[A-Za-z0-9*…]*|\*{4,}[…]?[A-Za-z0-9]{0,4}")
+
+
 def _stripe_message(exc: Any) -> str:
-    """Stripe's explanation plus its request id (what Stripe support asks for), on one line."""
-    message = " ".join(str(exc.user_message or exc).split())[:300]
+    """Stripe's explanation plus its request id (what Stripe support asks for), on one line; a key Stripe
+    quotes back, even masked, is left out."""
+    message = _MASKED_KEY.sub("(the key)", " ".join(str(exc.user_message or exc).split()))[:300]
     request_id = getattr(exc, "request_id", None)
     return f"{message}; request {request_id}" if request_id else message
 

@@ -176,8 +176,13 @@ def plan(
         params, reasons = drift(primary, desired)
         if params:
             actions.append(Action("update", primary.id, "; ".join(reasons), params))
-    if prune:
-        actions += [Action("delete", ep.id, "--prune: duplicate on the same URL") for ep in duplicates]
+    # Every event is delivered once per endpoint on the URL. Duplicates arbiter-ops created (its marker) go;
+    # an endpoint someone made by hand goes only with --prune (the command then fails until it is gone).
+    for ep in duplicates:
+        if ep.managed:
+            actions.append(Action("delete", ep.id, "a duplicate arbiter-ops created on the same URL"))
+        elif prune:
+            actions.append(Action("delete", ep.id, "--prune: duplicate on the same URL"))
     return Plan(desired, primary, duplicates, actions)
 
 

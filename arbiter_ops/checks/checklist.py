@@ -92,7 +92,14 @@ def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
             code="unknown-check",
         )
     chosen = set(only) if only else set(CHECKS)
-    return [i for i in all_ids() if i in chosen and i not in skip]
+    selected = [i for i in all_ids() if i in chosen and i not in skip]
+    if not selected:  # nothing run is not "passed"
+        raise UsageError(
+            "--only and --skip leave no check to run",
+            hint="drop the --skip of an id given to --only",
+            code="no-check-selected",
+        )
+    return selected
 
 
 def all_ids() -> list[str]:
@@ -135,7 +142,9 @@ def run_checks(ctx: Context, only: Iterable[str] = (), skip: Iterable[str] = ())
         deadline = deadline_of(ctx, check_id)
         thread.join(max(0.0, started + deadline - time.monotonic()))
         if thread.is_alive():
-            record(CheckResult(check_id, "fail", f"timed out after {deadline:g} s", int(deadline * 1000)))
+            # It could not be performed in time (AWS or the app not answering): not a "no" about the site.
+            timed_out = CheckResult(check_id, "fail", f"timed out after {deadline:g} s", int(deadline * 1000), True)
+            record(timed_out)
     return [results[i] for i in ids]
 
 

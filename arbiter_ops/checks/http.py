@@ -27,6 +27,7 @@ from arbiter_ops.checks.base import (
     passed,
 )
 from arbiter_ops.core.aws import error_code
+from arbiter_ops.core.errors import ExternalError
 from arbiter_ops.core.redact import REDACTOR
 from arbiter_ops.secrets.store import read_key
 
@@ -80,6 +81,11 @@ def _request(run: CheckRun, method: str, path: str, token: str | None = None, bo
     ) as client:
         try:
             response = retrying(client.request, method, url, json=body)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            reason = f"{method} {url}: {_transport_reason(exc)} ({_attempts(retrying)})"
+            if reason.startswith(f"{method} {url}: TLS failed"):
+                raise CheckFailed(reason) from None  # it answered, with a certificate a browser refuses
+            raise ExternalError(reason) from None  # the app cannot be reached at all: exit 3
         except httpx.TimeoutException:
             raise CheckFailed(f"{method} {url} timed out after {smoke.timeout:g} s ({_attempts(retrying)})") from None
         except httpx.TransportError as exc:

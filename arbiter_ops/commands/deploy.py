@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.commands import option
-from arbiter_ops.core.errors import OpsError, OpsTimeout, Refused, RollbackFailed
+from arbiter_ops.core.errors import OpsError, OpsTimeout, Refused, RollbackFailed, interruption
 from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
@@ -54,10 +54,14 @@ class Plan:
     tag: str
     services: list[str]
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
-    live: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # the live task definitions
+    live_arns: dict[str, str] = field(default_factory=dict)  # what the services ran when the deploy began
+    live: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # their content (dry run: the diff)
     arns: dict[str, str] = field(default_factory=dict)  # the revision each service must end on
     registered: list[str] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+
+    def live_arn(self, name: str) -> str:
+        return self.live_arns.get(name, "")
 
 
 def run(ctx: Context, opts: DeployOptions) -> int:
@@ -91,13 +95,33 @@ def run(ctx: Context, opts: DeployOptions) -> int:
         _run_pipeline(ctx, plan, pipe, outcome, opts)
     except OpsError as exc:
         outcome.error = exc
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP from CI: record, unlock, say where things stand
+        outcome.error = OpsError(interruption(exc)[0], code="interrupted")
+        raise
     finally:
         try:
             _audit(ctx, plan, outcome)
         finally:  # whatever happened above (Ctrl-C included), the lock goes
             with pipe.step("unlock"):
                 lock.release()
+            if outcome.error is not None and outcome.error.code == "interrupted":
+                _where_things_stand(ctx, plan, outcome.error.message)
     return _summary(ctx, plan, pipe, outcome)
+
+
+def _where_things_stand(ctx: Context, plan: Plan, what: str) -> None:
+    from arbiter_ops.ecs.services import standing
+
+    ecs_names = {s: ctx.config.services[s].ecs_service for s in plan.services}
+    lines = standing(ctx, ecs_names, {s: plan.live_arn(s) for s in plan.services})
+    tag, env = plan.tag, ctx.env_name
+    ctx.output.warn(f"deploy of {tag} to {env} {what}; the lock is released and the audit record written")
+    for line in lines:
+        ctx.output.info(f"  {line}")
+    ctx.output.info(
+        f"  to finish it: `arbiter-ops --env {env} deploy --image-tag {tag}`; to put a service back: "
+        f"`arbiter-ops --env {env} rollback SERVICE`"
+    )
 
 
 def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, opts: DeployOptions) -> None:
@@ -115,9 +139,9 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
     timeout = opts.timeout
     _migrate(ctx, plan, pipe, outcome, opts.no_migrate, timeout)
     plan.changes = [
-        Change(s, ctx.config.services[s].ecs_service, _live_arn(plan, s), plan.arns[s])
+        Change(s, ctx.config.services[s].ecs_service, plan.live_arn(s), plan.arns[s])
         for s in plan.services
-        if opts.force_new_deployment or _live_arn(plan, s) != plan.arns[s]
+        if opts.force_new_deployment or plan.live_arn(s) != plan.arns[s]
     ]
     if not plan.changes:
         pipe.skip("update", "every service already runs its revision")
@@ -170,19 +194,9 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
             plan.rendered[name] = render_service(ctx, name, plan.tag)
         step.detail = ", ".join(f"{n} ({plan.rendered[n]['family']})" for n in plan.services)
     with pipe.step("check-secrets") as step:
-        from arbiter_ops.secrets.check import findings_for
+        from arbiter_ops.secrets.check import gate
 
-        findings = findings_for(ctx, plan.rendered)
-        errors = [f for f in findings if f.severity == "error"]
-        warnings = [f for f in findings if f.severity == "warning"]
-        step.detail = f"{len(errors)} errors, {len(warnings)} warnings"
-        if errors:
-            listed = "; ".join(f"{f.code} {f.service or ''}/{f.name or f.key or ''}" for f in errors[:5])
-            raise Refused(
-                f"check-secrets found {len(errors)} error(s): {listed}",
-                hint=f"run `arbiter-ops --env {ctx.env_name} check-secrets` for the fixes",
-                code="secrets",
-            )
+        step.detail = gate(ctx, plan.rendered)
     with pipe.step("images") as step:
         from arbiter_ops.images.ecr import find_image
 
@@ -202,8 +216,12 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
 
 def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
     """Read the live revisions (one DescribeServices), register what differs (or plan to)."""
-    from arbiter_ops.ecs.api import describe_services, describe_task_definition, register_unless_identical
-    from arbiter_ops.ecs.taskdef import identical
+    from arbiter_ops.ecs.api import (
+        describe_services,
+        describe_task_definition,
+        find_identical,
+        register_unless_identical,
+    )
 
     cfgs = [ctx.config.services[s] for s in plan.services]
     live = describe_services(ctx, cfgs)
@@ -215,22 +233,18 @@ def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
                 hint="create the ECS services first (the guide's Step 3)",
                 code="service-missing",
             )
-        plan.live[name] = describe_task_definition(ctx, svc["taskDefinition"])
+        plan.live_arns[name] = live_arn = str(svc["taskDefinition"])
         if dry_run:
-            same = plan.live[name] is not None and identical(plan.live[name], plan.rendered[name])
-            plan.arns[name] = svc["taskDefinition"] if same else "(new revision)"
-            if not same:
+            plan.live[name] = describe_task_definition(ctx, live_arn)  # for the diff
+            found = find_identical(ctx, plan.rendered[name], live_arn)
+            plan.arns[name] = found or "(new revision)"
+            if found is None:
                 plan.registered.append(name)
             continue
-        arn, registered = register_unless_identical(ctx, plan.rendered[name], compare_with=plan.live[name])
+        arn, registered = register_unless_identical(ctx, plan.rendered[name], live_arn)
         plan.arns[name] = arn
         if registered:
             plan.registered.append(name)
-
-
-def _live_arn(plan: Plan, name: str) -> str:
-    live = plan.live.get(name)
-    return str(live["taskDefinitionArn"]) if live else ""
 
 
 def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, skip: bool, timeout: float) -> None:
@@ -288,36 +302,21 @@ def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeou
 
 
 def _audit(ctx: Context, plan: Plan, outcome: Outcome) -> None:
-    from arbiter_ops.state.audit import record
+    from arbiter_ops.state.audit import record_quietly
 
     # The revisions the services run when the command ends (the contract's `task_definitions`): what the
     # last DescribeServices showed, or the live ones when nothing was changed.
-    final = {s: _live_arn(plan, s) for s in plan.services if plan.live.get(s)}
-    final.update(outcome.final)
-    outcome.task_definitions = final
+    outcome.task_definitions = {s: plan.live_arn(s) for s in plan.services if plan.live_arn(s)} | outcome.final
     data = {
         "image_tag": plan.tag,
         "services": plan.services,
         "ok": outcome.ok,
         "rolled_back": outcome.rolled_back,
-        "before": {s: _live_arn(plan, s) for s in plan.services},
+        "before": {s: plan.live_arn(s) for s in plan.services},
         "after": outcome.task_definitions,
         "error": outcome.error.message if outcome.error is not None else None,
-        "caller": _caller(ctx),
     }
-    try:
-        record(ctx, "deploy", data)
-    except Exception as exc:  # the deploy's own outcome matters more than its record
-        ctx.output.warn(f"could not write the audit record: {getattr(exc, 'message', exc)}")
-
-
-def _caller(ctx: Context) -> str:
-    try:
-        from arbiter_ops.core.aws import call
-
-        return str(call(ctx.client("sts").get_caller_identity)["Arn"])
-    except Exception:  # the audit record still says who by user name
-        return "unknown"
+    record_quietly(ctx, "deploy", data)  # the deploy's own outcome matters more than its record
 
 
 def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome) -> int:
@@ -364,7 +363,7 @@ def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
             )
     except OpsError as exc:
         error = exc
-    would_update = [s for s in plan.services if s in plan.registered]
+    would_update = [s for s in plan.services if s in plan.arns and plan.arns[s] != plan.live_arn(s)]
     for name in ("migrate", "update", "wait", "smoke-test", "unlock"):
         pipe.skip(name, "--dry-run")
     diffs = {}
@@ -379,7 +378,7 @@ def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
         "image_tag": plan.tag,
         "dry_run": True,
         "steps": pipe.as_json(),
-        "task_definitions": {s: _live_arn(plan, s) for s in plan.services if plan.live.get(s)},
+        "task_definitions": {s: plan.live_arn(s) for s in plan.services if plan.live_arn(s)},
         "rolled_back": False,
         "plan": {"register": plan.registered, "update": would_update, "diffs": diffs},
     }

@@ -196,7 +196,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
         message = f"preflight failed, migration not run: {checked['reason']}"
         return _refuse(ctx, doc, message)
 
-    arn, registered = register_unless_identical(ctx, td)
+    arn, registered = register_unless_identical(ctx, td, service=ctx.config.service(BACKEND))
     ctx.output.info(f"{'registered' if registered else 'using'} task definition {arn_name(arn)}")
     doc.update(task_definition=arn, registered=registered)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from arbiter_ops.commands import option
-from arbiter_ops.core.errors import Refused
+from arbiter_ops.core.errors import Refused, interruption
 from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
@@ -45,8 +45,8 @@ class RollbackOptions:
 def run(ctx: Context, opts: RollbackOptions) -> int:
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.ecs.api import describe_services, describe_task_definition
-    from arbiter_ops.ecs.services import Change, update_services, wait_stable
-    from arbiter_ops.state.audit import record
+    from arbiter_ops.ecs.services import Change, standing, update_services, wait_stable
+    from arbiter_ops.state.audit import record, record_quietly
     from arbiter_ops.state.lock import acquire_lock
 
     service, to_revision, timeout = opts.service, opts.to_revision, opts.timeout
@@ -78,19 +78,19 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
         change = Change(service, cfg.ecs_service, current, target)
         ctx.output.info(f"rolling {service} back: {arn_name(current)} -> {arn_name(target)}")
         since = update_services(ctx, [change])
-        (progress,), _ = wait_stable(ctx, [change], timeout, since, f"rolling back {service}")
+        entry = {"action": "rollback", "services": [service], "before": {service: current}, "after": {service: target}}
+        try:
+            (progress,), _ = wait_stable(ctx, [change], timeout, since, f"rolling back {service}")
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: record it, and say where the service stands
+            what = interruption(exc)[0]
+            record_quietly(ctx, "deploy", {**entry, "ok": False, "error": what})
+            lock.release()
+            ctx.output.warn(f"rollback of {service} {what}; the lock is released and the audit record written")
+            for line in standing(ctx, {service: cfg.ecs_service}, {service: current}):
+                ctx.output.info(f"  {line} (the rollback to {arn_name(target)} may still be rolling)")
+            raise
         ok = progress.state == "done"
-        record(
-            ctx,
-            "deploy",
-            {
-                "action": "rollback",
-                "services": [service],
-                "ok": ok,
-                "before": {service: current},
-                "after": {service: target},
-            },
-        )
+        record(ctx, "deploy", {**entry, "ok": ok})
     finally:
         lock.release()
     doc = {"service": service, "from": current, "to": target, "changed": True}

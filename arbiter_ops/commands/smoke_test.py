@@ -61,7 +61,11 @@ def run(ctx: Context, opts: SmokeTestOptions) -> int:
 
 def summary_line(ctx: Context, checks: list[CheckResult], wall_ms: int) -> str:
     counts = {s: sum(1 for c in checks if c.status == s) for s in ("pass", "fail", "warn", "skip")}
-    verdict = "FAILED" if counts["fail"] else "passed"
+    failures = [c for c in checks if c.status == "fail"]
+    if failures and all(c.external for c in failures):  # exit 3: nothing was found wrong with the site itself
+        verdict = "COULD NOT CHECK (AWS or the app cannot be reached)"
+    else:
+        verdict = "FAILED" if counts["fail"] else "passed"
     return (
         f"smoke-test {ctx.env_name} {verdict}: {counts['pass']} passed, {counts['fail']} failed, "
         f"{counts['warn']} warning(s), {counts['skip']} skipped in {wall_ms / 1000:.1f} s"
@@ -92,4 +96,4 @@ def print_checklist(ctx: Context, checks: list[CheckResult], line: str) -> None:
         text.append(c.detail, style="red" if c.status == "fail" else "")
         text.append(f"  ({c.duration_ms} ms)", style="dim")
         out.print_rich(text)
-    out.print_rich(Text(line, style="bold red" if "FAILED" in line else "bold green"))
+    out.print_rich(Text(line, style="bold green" if " passed:" in line else "bold red"))

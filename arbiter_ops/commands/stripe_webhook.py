@@ -95,6 +95,12 @@ def run(ctx: Context, opts: StripeWebhookOptions) -> int:
         out.detail(f"  {Endpoint.from_stripe(obj).describe()} -> {obj.get('url')}", level=2)
 
     outcome = Outcome(current, dry_run, current.primary)
+    kept = [d.id for d in current.duplicates if not d.managed and not prune]
+    if kept:  # not converged: exactly one endpoint is the contract
+        outcome.problems.append(
+            f"{len(kept)} endpoint(s) arbiter-ops did not create also serve {desired.url} and receive every event "
+            f"again: {', '.join(kept)}; delete them with `arbiter-ops stripe-webhook --env {ctx.env_name} --prune`"
+        )
     if current.primary is not None and not rotate:
         status, words = secret_status(stored, current.primary)
         if status in BROKEN:

@@ -7,16 +7,18 @@ once per HTTP attempt, so retries are visible without inflating the logical coun
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.errors import CredentialsError, ExternalError
+from arbiter_ops.core.errors import CredentialsError, ExternalError, UsageError
 
 if TYPE_CHECKING:
     import boto3
 
-# Generous and bounded: standard mode retries throttling and 5xx with jittered backoff.
+# Generous and bounded: standard mode retries throttling and 5xx with jittered backoff. AWS_MAX_ATTEMPTS, the
+# SDKs' own variable, sets another bound (botocore would otherwise let this file's value win over it).
 RETRY_MAX_ATTEMPTS = 8
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
@@ -104,7 +106,7 @@ class AwsClients:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": RETRY_MAX_ATTEMPTS},
+                    retries={"mode": "standard", "max_attempts": max_attempts()},
                     connect_timeout=CONNECT_TIMEOUT,
                     read_timeout=READ_TIMEOUT,
                     user_agent_extra="arbiter-ops",
@@ -112,11 +114,29 @@ class AwsClients:
                 kwargs: dict[str, Any] = {"config": config, "region_name": self.region}
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
-                self._clients[service] = self.session().client(service, **kwargs)
+                try:
+                    self._clients[service] = self.session().client(service, **kwargs)
+                except ValueError as exc:  # botocore: "Invalid endpoint: ..." (AWS_ENDPOINT_URL, endpoint_url)
+                    if "endpoint" not in str(exc).lower():
+                        raise
+                    raise UsageError(
+                        f"the AWS endpoint URL is not a URL ({str(exc)[:120]})",
+                        hint="check AWS_ENDPOINT_URL (or endpoint_url in the config): http(s)://host[:port]",
+                        code="bad-endpoint-url",
+                    ) from None
             return self._clients[service]
 
     def account_id(self) -> str:
         return str(call(self.client("sts").get_caller_identity)["Account"])
+
+
+def max_attempts() -> int:
+    raw = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    if not raw:
+        return RETRY_MAX_ATTEMPTS
+    if not raw.isdigit() or int(raw) < 1:
+        raise UsageError(f"AWS_MAX_ATTEMPTS={raw[:20]!r} is not a positive whole number", code="bad-max-attempts")
+    return int(raw)
 
 
 def arn_name(arn: str) -> str:
@@ -149,7 +169,7 @@ def call(fn: Any, /, **kwargs: Any) -> Any:
             ) from None
         if code in _THROTTLED or _status(exc) >= 500:
             raise ExternalError(
-                f"AWS kept failing after {RETRY_MAX_ATTEMPTS} attempts ({code} on {exc.operation_name})",
+                f"AWS kept failing after {max_attempts()} attempts ({code} on {exc.operation_name})",
                 hint="try again later; check the AWS Health Dashboard",
             ) from None
         raise

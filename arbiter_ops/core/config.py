@@ -11,10 +11,11 @@ import copy
 import os
 import re
 import tomllib
+import urllib.parse
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from arbiter_ops.core.errors import ConfigError
 
@@ -28,8 +29,51 @@ def _account_id(value: str | None) -> str | None:
     return value
 
 
+# Fargate task sizes: cpu units -> allowed memory (MiB).
+def _steps(low: int, high: int, step: int) -> tuple[int, ...]:
+    return tuple(range(low, high + 1, step))
+
+
+FARGATE_SIZES: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: _steps(1024, 4096, 1024),
+    1024: _steps(2048, 8192, 1024),
+    2048: _steps(4096, 16384, 1024),
+    4096: _steps(8192, 30720, 1024),
+    8192: _steps(16384, 61440, 4096),
+    16384: _steps(32768, 122880, 8192),
+}
+
+def fargate_memory_options(cpu: Any) -> str:
+    try:
+        allowed = FARGATE_SIZES[int(cpu)]
+    except (TypeError, ValueError, KeyError):
+        return f"nothing: cpu must be one of {', '.join(map(str, FARGATE_SIZES))}"
+    if len(allowed) <= 4:
+        return ", ".join(map(str, allowed))
+    return f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+
+
+def fargate_size_ok(cpu: Any, memory: Any) -> bool:
+    try:
+        return int(memory) in FARGATE_SIZES.get(int(cpu), ())
+    except (TypeError, ValueError):
+        return False
+
+
+def _http_url(value: str | None) -> str | None:
+    """A URL-valued setting must be an http(s)://host URL (a base URL, an API or endpoint address)."""
+    if value is None:
+        return value
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("expected an http(s)://host URL")
+    return value
+
+
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # No NaN or infinity anywhere: a timeout of `nan` never ends and one of `inf` never times out.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class StripeConfig(Strict):
@@ -42,6 +86,8 @@ class StripeConfig(Strict):
             "customer.subscription.deleted",
         ]
     )
+
+    _url = field_validator("api_base")(classmethod(lambda cls, v: _http_url(v)))
 
 
 class EnvironmentConfig(Strict):
@@ -57,6 +103,7 @@ class EnvironmentConfig(Strict):
     endpoint_url: str | None = None
 
     _account = field_validator("account_id")(classmethod(lambda cls, v: _account_id(v)))
+    _urls = field_validator("base_url", "endpoint_url")(classmethod(lambda cls, v: _http_url(v)))
 
 
 class ServiceConfig(Strict):
@@ -82,6 +129,16 @@ class ServiceConfig(Strict):
     secrets: dict[str, str] = Field(default_factory=dict)
     # Variables the service must receive (check-secrets `required-missing`).
     required: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fargate_size(self) -> ServiceConfig:
+        # Checked here, before any AWS call: a wrong size is bad input, whatever else fails later.
+        if not fargate_size_ok(self.cpu, self.memory):
+            raise ValueError(
+                f"cpu {self.cpu} / memory {self.memory} is not a Fargate task size "
+                f"(cpu {self.cpu} allows memory {fargate_memory_options(self.cpu)})"
+            )
+        return self
 
 
 class SmokeConfig(Strict):
@@ -260,6 +317,8 @@ def _describe_error(err: dict[str, Any], data: dict[str, Any]) -> str:
         return f"{loc}: required key is missing"
     given = err.get("input")
     shown = f" (got {given!r})" if isinstance(given, (int, float, str, bool)) and len(str(given)) < 60 else ""
+    if err["type"] == "value_error":  # our own validators' words, as written
+        return f"{loc}: {str(err['msg']).removeprefix('Value error, ')}{shown if not isinstance(given, dict) else ''}"
     return f"{loc}: {err['msg'].lower()}{shown}"
 
 
@@ -287,6 +346,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     data: dict[str, Any] = {}
     source = "built-in defaults"
     chosen = Path(path) if path else Path(DEFAULT_CONFIG_NAME)
+    if path and chosen.is_dir():
+        example = chosen / DEFAULT_CONFIG_NAME
+        raise ConfigError(f"config file {chosen} is a directory", hint=f"name the file, e.g. {example}")
     if path and not chosen.is_file():
         raise ConfigError(f"config file {chosen} not found", hint="check --config / ARBITER_OPS_CONFIG")
     if chosen.is_file():
@@ -295,6 +357,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             data = tomllib.loads(chosen.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{chosen}: TOML syntax error: {exc}", hint="fix the file's syntax") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{chosen}: not UTF-8 text (byte {exc.start} is 0x{exc.object[exc.start]:02x})",
+                hint="save the file as UTF-8",
+            ) from None
         except OSError as exc:
             raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from None
     merged = _merge(builtin_defaults(), data)
@@ -311,5 +378,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 def _apply_env_overrides(config: Config) -> Config:
     if os.environ.get("ARBITER_OPS_STRIPE_API_BASE"):
-        config.stripe.api_base = os.environ["ARBITER_OPS_STRIPE_API_BASE"]
+        value = os.environ["ARBITER_OPS_STRIPE_API_BASE"]
+        try:
+            config.stripe.api_base = value
+        except ValidationError:
+            raise ConfigError(
+                f"ARBITER_OPS_STRIPE_API_BASE={value[:80]!r} is not an http(s)://host URL", code="bad-url"
+            ) from None
     return config

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -86,11 +88,15 @@ class Context:
 
     @property
     def region(self) -> str:
+        """--region, else AWS_REGION (not for `local`: the sandbox is seeded in the configured region, and a
+        shell's AWS_REGION must not move it), else the config's; a malformed name is bad input (exit 2)."""
         if self.options.region:
-            return self.options.region
-        if self.is_local:  # the sandbox is seeded in the configured region; a shell's AWS_REGION must not move it
-            return self.env.region or self.config.region
-        return os.environ.get("AWS_REGION") or self.env.region or self.config.region
+            return checked_region(self.options.region, "--region")
+        if not self.is_local and os.environ.get("AWS_REGION"):
+            return checked_region(os.environ["AWS_REGION"], "AWS_REGION")
+        if self.env.region:
+            return checked_region(self.env.region, f"[environments.{self.env_name}] region")
+        return checked_region(self.config.region, "region in the config")
 
     @property
     def secret_id(self) -> str:
@@ -103,7 +109,11 @@ class Context:
     def base_url(self) -> str:
         """Where the environment's app answers (smoke tests, webhook URL)."""
         if os.environ.get("ARBITER_OPS_BASE_URL"):
-            return os.environ["ARBITER_OPS_BASE_URL"].rstrip("/")
+            value = os.environ["ARBITER_OPS_BASE_URL"]
+            parts = urllib.parse.urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise UsageError(f"ARBITER_OPS_BASE_URL={value[:80]!r} is not an http(s)://host URL", code="bad-url")
+            return value.rstrip("/")
         if self.is_local:
             return self.local().app_base_url
         if self.env.base_url:
@@ -188,6 +198,18 @@ class Context:
 
         if not typer.confirm(f"{action} in {self.env_name}?", default=False, err=True):
             raise UsageError("aborted by the user", code="aborted")
+
+
+# us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-iso-east-1, ap-southeast-5 ...
+_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+){1,3}-\d{1,2}")
+
+
+def checked_region(value: str, source: str) -> str:
+    if not _REGION.fullmatch(value):
+        raise UsageError(
+            f"{source} {value[:60]!r} is not an AWS region name", hint="e.g. us-east-1", code="bad-region"
+        )
+    return value
 
 
 def git_short_sha(cwd: str | None = None) -> str:

@@ -73,3 +73,26 @@ class LockHeld(ExternalError):
 class RollbackFailed(OpsError):
     exit_code = 4
     code = "rollback-failed"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT, SIGTERM (CI cancelling a job, `timeout`, Kubernetes) or SIGHUP (a closed terminal): unwinds like
+    Ctrl-C, so every ``finally`` releases what the run holds. Exit 128 + the signal's number (130, 143, 129)."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}")
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+
+def interruption(exc: BaseException) -> tuple[str, int]:
+    """(what interrupted the run, its exit code) of a KeyboardInterrupt, ours or Python's own."""
+    if isinstance(exc, Interrupted):
+        return f"interrupted by {exc.signal_name}", exc.exit_code
+    return "interrupted", 130

@@ -6,6 +6,7 @@ not a positive number is bad input (exit 2), never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,8 +34,8 @@ class PollPolicy:
             first = float(raw)
         except ValueError:
             raise UsageError(f"{POLL_ENV}={raw!r} is not a number of seconds") from None
-        if first <= 0:
-            raise UsageError(f"{POLL_ENV} must be positive")
+        if not (math.isfinite(first) and first > 0):
+            raise UsageError(f"{POLL_ENV} must be a positive, finite number of seconds, not {raw[:40]!r}")
         return cls(initial=first, maximum=max(first, maximum))
 
     def intervals(self) -> Iterator[float]:

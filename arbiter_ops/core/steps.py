@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from arbiter_ops.core.errors import interruption
+
 if TYPE_CHECKING:
     from arbiter_ops.core.output import Output
 
@@ -34,6 +36,10 @@ class Pipeline:
         started = time.monotonic()
         try:
             yield step
+        except KeyboardInterrupt as exc:
+            step.status = "failed"
+            step.detail = interruption(exc)[0]
+            raise
         except BaseException as exc:
             step.status = "failed"
             if not step.detail:

@@ -92,13 +92,31 @@ def image_tag_of(td: dict[str, Any], container: str) -> str | None:
     return None
 
 
+def find_identical(
+    ctx: Context, desired: dict[str, Any], live_arn: str | None = None, service: ServiceConfig | None = None
+) -> str | None:
+    """The ARN of a registered revision identical to ``desired`` apart from read-only fields: the family's newest
+    (a failed, rolled-back or interrupted deploy left it there), else the one the service runs (``live_arn``, or
+    looked up for ``service``). None when neither is. One DescribeTaskDefinition when the newest is the live one."""
+    newest = describe_task_definition(ctx, desired["family"])
+    if newest is not None and identical(newest, desired):
+        return str(newest["taskDefinitionArn"])
+    if live_arn is None and service is not None:
+        live_arn = (describe_services(ctx, [service]).get(service.ecs_service) or {}).get("taskDefinition")
+    if live_arn and (newest is None or newest["taskDefinitionArn"] != live_arn):
+        live = describe_task_definition(ctx, live_arn)
+        if live is not None and identical(live, desired):
+            return str(live["taskDefinitionArn"])
+    return None
+
+
 def register_unless_identical(
-    ctx: Context, desired: dict[str, Any], compare_with: dict[str, Any] | None = None
+    ctx: Context, desired: dict[str, Any], live_arn: str | None = None, service: ServiceConfig | None = None
 ) -> tuple[str, bool]:
-    """Register ``desired`` unless the latest revision of its family (or ``compare_with``) is identical
-    apart from read-only fields. Returns (task definition ARN, whether a revision was registered)."""
-    latest = compare_with if compare_with is not None else describe_task_definition(ctx, desired["family"])
-    if latest is not None and identical(latest, desired):
-        return str(latest["taskDefinitionArn"]), False
+    """Register ``desired`` unless a revision identical to it exists (:func:`find_identical`), so that re-runs
+    and retries register nothing. Returns (task definition ARN, whether a revision was registered)."""
+    found = find_identical(ctx, desired, live_arn, service)
+    if found is not None:
+        return found, False
     resp = call(ctx.client("ecs").register_task_definition, **strip_read_only(desired))
     return str(resp["taskDefinition"]["taskDefinitionArn"]), True

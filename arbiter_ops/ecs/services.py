@@ -81,3 +81,28 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     note = f" ({', '.join(already)} already put back by ECS's circuit breaker)" if already else ""
     return True, "services back on " + ", ".join(arn_name(c.target) for c in back) + note, final
 
+
+
+def standing(ctx: Context, services: dict[str, str], before: dict[str, str]) -> list[str]:
+    """One line per service (config name -> ECS service): the revision it runs now and how its rollout
+    stands, against the revision it ran before (``before``). Never raises: it is said on the way out."""
+    from arbiter_ops.ecs.api import describe_service_names
+
+    try:
+        live = describe_service_names(ctx, list(services.values()))
+    except Exception as exc:  # AWS unreachable while interrupted: say so, do not hide the interruption
+        return [f"the services' state could not be read ({getattr(exc, 'message', type(exc).__name__)})"]
+    lines = []
+    for name, ecs_service in services.items():
+        svc = live.get(ecs_service)
+        if svc is None:
+            lines.append(f"{name}: not found")
+            continue
+        primary = next((d for d in svc.get("deployments") or [] if d.get("status") == "PRIMARY"), {})
+        now = arn_name(str(svc.get("taskDefinition", "")))
+        was = arn_name(before.get(name) or "") or "?"
+        rollout = primary.get("rolloutState") or "-"
+        counts = f"{primary.get('runningCount', 0)}/{primary.get('desiredCount', 0)} running"
+        moved = "unchanged" if was == now else f"was {was}"
+        lines.append(f"{name}: runs {now} ({moved}), rollout {rollout}, {counts}")
+    return lines

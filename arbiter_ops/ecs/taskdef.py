@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arbiter_ops.core.config import fargate_memory_options, fargate_size_ok
 from arbiter_ops.core.errors import TaskDefinitionInvalid, TemplateError, UsageError
 
 if TYPE_CHECKING:
@@ -33,28 +34,13 @@ READ_ONLY_FIELDS = (
 )
 
 
-# Fargate task sizes: cpu units -> allowed memory (MiB).
-def _steps(low: int, high: int, step: int) -> tuple[int, ...]:
-    return tuple(range(low, high + 1, step))
-
-
-FARGATE_SIZES: dict[int, tuple[int, ...]] = {
-    256: (512, 1024, 2048),
-    512: _steps(1024, 4096, 1024),
-    1024: _steps(2048, 8192, 1024),
-    2048: _steps(4096, 16384, 1024),
-    4096: _steps(8192, 30720, 1024),
-    8192: _steps(16384, 61440, 4096),
-    16384: _steps(32768, 122880, 8192),
-}
-
 IMAGE_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 
 
 def check_image_tag(tag: str) -> str:
     if not IMAGE_TAG_RE.fullmatch(tag):
         raise UsageError(
-            f"malformed image tag {tag!r}",
+            f"malformed image tag {tag[:80]!r}{'...' if len(tag) > 80 else ''}",
             hint="a tag is 1-128 of letters, digits, '_', '.', '-', not starting with '.' or '-'",
             code="bad-image-tag",
         )
@@ -166,7 +152,9 @@ def render_text(config: Config, template_name: str, variables: dict[str, Any]) -
             code="template-not-found",
         ) from None
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"template {template_name}, line {exc.lineno}: {exc.message}") from None
+        raise TemplateError(f"template {exc.name or template_name}, line {exc.lineno}: {exc.message}") from None
+    except UnicodeDecodeError as exc:
+        raise TemplateError(f"template {template_name} is not UTF-8 text (byte {exc.start})") from None
     try:
         return template.render(**variables)
     except jinja2.UndefinedError as exc:
@@ -177,6 +165,20 @@ def render_text(config: Config, template_name: str, variables: dict[str, Any]) -
             hint="define it in arbiter-ops.toml or remove it from the template",
             code="undefined-variable",
         ) from None
+    except jinja2.TemplateNotFound as exc:  # an {% include %} or {% import %} of a template that is not there
+        raise TemplateError(
+            f"template {template_name} includes {exc.name}, which is not found",
+            hint=f"looked in: {', '.join(str(d) for d in dirs)}",
+            code="template-not-found",
+        ) from None
+    except jinja2.TemplateSyntaxError as exc:  # in an included template
+        raise TemplateError(f"template {exc.name or template_name}, line {exc.lineno}: {exc.message}") from None
+    except RecursionError:
+        raise TemplateError(f"template {template_name} recurses without end (a macro calling itself?)") from None
+    except Exception as exc:  # {{ 1/0 }}, a filter on the wrong type: the template's fault, not ours
+        line = _template_line(exc, template_name)
+        where = f", line {line}" if line else ""
+        raise TemplateError(f"template {template_name}{where}: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _template_line(exc: BaseException, template_name: str) -> int | None:
@@ -236,23 +238,6 @@ def _duplicate_names(container: dict[str, Any]) -> list[str]:
     return problems
 
 
-def fargate_memory_options(cpu: Any) -> str:
-    try:
-        allowed = FARGATE_SIZES[int(cpu)]
-    except (TypeError, ValueError, KeyError):
-        return f"nothing: cpu must be one of {', '.join(map(str, FARGATE_SIZES))}"
-    if len(allowed) <= 4:
-        return ", ".join(map(str, allowed))
-    return f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
-
-
-def fargate_size_ok(cpu: Any, memory: Any) -> bool:
-    try:
-        return int(memory) in FARGATE_SIZES.get(int(cpu), ())
-    except (TypeError, ValueError):
-        return False
-
-
 def botocore_problems(td: dict[str, Any]) -> list[str]:
     """botocore's own validator against the RegisterTaskDefinition input shape."""
     import botocore.session
@@ -263,8 +248,10 @@ def botocore_problems(td: dict[str, Any]) -> list[str]:
     report = ParamValidator().validate(td, shape)
     if not report.has_errors():
         return []
-    lines = report.generate_report().splitlines()
-    return [line.strip() for line in lines[1:] if line.strip()] or ["rejected by botocore's validator"]
+    # Every line is one problem (botocore's report has no header line); each is cut short, since botocore
+    # quotes the offending value.
+    lines = [line.strip() for line in report.generate_report().splitlines() if line.strip()]
+    return [line if len(line) <= 300 else line[:297] + "..." for line in lines] or ["rejected by botocore's validator"]
 
 
 # -- comparison ------------------------------------------------------------------------------
@@ -313,12 +300,27 @@ def load_task_definition_file(path: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8") if path != "-" else sys.stdin.read()
     except OSError as exc:
         raise UsageError(f"cannot read task definition file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})", hint="save it as UTF-8 JSON") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply to be a task definition") from None
     if isinstance(data, dict) and isinstance(data.get("taskDefinition"), dict):
         data = data["taskDefinition"]
     if not isinstance(data, dict) or "containerDefinitions" not in data:
         raise UsageError(f"{path}: not a task definition (no containerDefinitions)")
+    containers = data["containerDefinitions"]
+    # What ECS would refuse at registration is bad input here, not "0 errors".
+    if not isinstance(containers, list) or not containers:
+        raise UsageError(f"{path}: containerDefinitions must be a non-empty list of container definitions")
+    for i, container in enumerate(containers):
+        if not isinstance(container, dict) or not isinstance(container.get("name"), str) or not container["name"]:
+            raise UsageError(f"{path}: containerDefinitions[{i}] is not a container definition with a name")
+        for key in ("environment", "secrets"):
+            entries = container.get(key, [])
+            if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+                raise UsageError(f"{path}: containerDefinitions[{i}].{key} must be a list of objects")
     return data

@@ -69,6 +69,23 @@ def _entries(container: Mapping[str, Any], field: str) -> list[Mapping[str, Any]
     return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
 
+def references(container: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Every (name, valueFrom) ECS resolves when a task of this container starts: its ``secrets``, its log
+    driver's ``logConfiguration.secretOptions``, and the private registry's
+    ``repositoryCredentials.credentialsParameter``."""
+    out = []
+    for entry in _entries(container, "secrets"):
+        out.append((entry.get("name") if isinstance(entry.get("name"), str) else "(unnamed)", entry.get("valueFrom")))
+    log = container.get("logConfiguration")
+    for entry in _entries(log, "secretOptions") if isinstance(log, Mapping) else []:
+        name = entry.get("name") if isinstance(entry.get("name"), str) else "(unnamed)"
+        out.append((f"logConfiguration.secretOptions {name}", entry.get("valueFrom")))
+    credentials = container.get("repositoryCredentials")
+    if isinstance(credentials, Mapping) and "credentialsParameter" in credentials:
+        out.append(("repositoryCredentials.credentialsParameter", credentials.get("credentialsParameter")))
+    return out
+
+
 def _mismatch(ref: SecretRef, expect: Expectations) -> str | None:
     problems = []
     if ref.region and ref.region != expect.region:
@@ -83,9 +100,9 @@ def references_to_fetch(task_definitions: Iterable[TaskDefinitionInput], expect:
     seen: dict[FetchKey, SecretRef] = {}
     for td in task_definitions:
         for container in _containers(td.task_definition):
-            for entry in _entries(container, "secrets"):
+            for _name, value_from in references(container):
                 try:
-                    ref = parse_value_from(entry.get("valueFrom"))
+                    ref = parse_value_from(value_from)
                 except ValueFromError:
                     continue
                 if _mismatch(ref, expect) is None:
@@ -218,7 +235,9 @@ def _views(td: TaskDefinitionInput, resolver: _Resolver, expect: Expectations) -
     containers = _containers(td.task_definition)
     rules = expect.services.get(td.service, ServiceRules(container=""))
     names = [str(c.get("name") or f"#{i}") for i, c in enumerate(containers)]
-    main = rules.container if rules.container in names else (names[0] if names else None)
+    # The configured service's own container is the one that must get its required variables; when it is not
+    # there, none is (each required variable is then missing: ECS would start a task without it).
+    main = rules.container if rules.container in names else (None if rules.container else (names or [None])[0])
     views = []
     for cname, container in zip(names, containers, strict=True):
         view = ContainerView(td.service, cname, role_of(td.service), cname == main, rules.required, [])
@@ -226,10 +245,11 @@ def _views(td: TaskDefinitionInput, resolver: _Resolver, expect: Expectations) -
             if isinstance(entry.get("name"), str):
                 value = entry.get("value")
                 view.given.append(Given(entry["name"], "environment", value="" if value is None else str(value)))
-        for entry in _entries(container, "secrets"):
-            name = entry.get("name") if isinstance(entry.get("name"), str) else "(unnamed)"
-            view.given.append(resolver.resolve(view, name, entry.get("valueFrom")))
+        for name, value_from in references(container):
+            view.given.append(resolver.resolve(view, name, value_from))
         views.append(view)
+    if rules.container and main is None and rules.required:  # the configured container is absent
+        views.append(ContainerView(td.service, rules.container, role_of(td.service), True, rules.required, [], False))
     return views
 
 

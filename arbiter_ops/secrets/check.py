@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from arbiter_ops.core.errors import Refused
 from arbiter_ops.core.redact import REDACTOR
 from arbiter_ops.secrets.analysis import (
     Expectations,
@@ -18,11 +19,27 @@ from arbiter_ops.secrets.analysis import (
 )
 from arbiter_ops.secrets.fetch import fetch_references
 from arbiter_ops.secrets.rules import is_sensitive
+from arbiter_ops.secrets.value_from import looks_like_secret_value
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
 RENDER_TAG = "check-secrets"  # any valid tag: secrets do not depend on the image
+
+
+def gate(ctx: Context, task_definitions: dict[str, dict[str, Any]]) -> str:
+    """check-secrets in front of a change (deploy, migrate): the counts, or Refused (exit 1) naming the errors."""
+    findings = findings_for(ctx, task_definitions)
+    errors = [f for f in findings if f.severity == "error"]
+    warnings = [f for f in findings if f.severity == "warning"]
+    if errors:
+        listed = "; ".join(f"{f.code} {f.service or ''}/{f.name or f.key or ''}" for f in errors[:5])
+        raise Refused(
+            f"check-secrets found {len(errors)} error(s): {listed}",
+            hint=f"run `arbiter-ops --env {ctx.env_name} check-secrets` for the fixes",
+            code="secrets",
+        )
+    return f"{len(errors)} errors, {len(warnings)} warnings"
 
 
 def judge(
@@ -60,11 +77,22 @@ def expectations(ctx: Context) -> Expectations:
 
 
 def redact_plaintext_secrets(inputs: list[TaskDefinitionInput]) -> None:
-    """A sensitive value written in plain `environment` is a secret too: never print it either."""
+    """A sensitive value written in plain `environment`, or a secret pasted where its reference belongs
+    (`valueFrom`), is a secret too: never print it either."""
     for td in inputs:
         containers = td.task_definition.get("containerDefinitions")
         for container in containers if isinstance(containers, list) else []:
-            entries = container.get("environment") if isinstance(container, dict) else None
-            for entry in entries if isinstance(entries, list) else []:
-                if isinstance(entry, dict) and is_sensitive(str(entry.get("name", ""))):
+            if not isinstance(container, dict):
+                continue
+            for entry in _entries(container, "environment"):
+                if is_sensitive(str(entry.get("name", ""))):
                     REDACTOR.add(entry.get("value"))
+            for entry in _entries(container, "secrets"):
+                value_from = entry.get("valueFrom")
+                if isinstance(value_from, str) and looks_like_secret_value(value_from):
+                    REDACTOR.add(value_from)
+
+
+def _entries(container: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    entries = container.get(name)
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []

@@ -95,6 +95,7 @@ class ContainerView:
     main: bool
     required: tuple[str, ...]
     given: list[Given]
+    present: bool = True  # False: the service's configured container is not in its task definition at all
 
 
 def role_of(service: str) -> str | None:

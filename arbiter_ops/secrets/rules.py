@@ -30,11 +30,19 @@ MIN_NEXTAUTH_SECRET = 32
 
 
 def is_sensitive(name: str) -> bool:
+    """A variable whose value is a secret (`plaintext-secret` when it is in plain `environment`)."""
     upper = name.upper()
-    return "_SECRET" in upper or upper.endswith("_KEY") or "PASSWORD" in upper or upper == "DATABASE_URL"
+    return (
+        "_SECRET" in upper
+        or upper.endswith(("_KEY", "_TOKEN"))  # *_API_KEY, *_ACCESS_KEY, GITHUB_TOKEN, ...
+        or "PASSWORD" in upper
+        or upper == "DATABASE_URL"
+    )
 
 
-_ANGLE_PLACEHOLDER = re.compile(r"<[^<>]*>")
+# A template placeholder is a word-like token in angle brackets (<PW>, <RDS_ENDPOINT>, <your-password>); an
+# address such as "Arbiter AI <noreply@arbiter-ai.com>" is not one (the contract, as amended).
+_ANGLE_PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9_-]*>")
 _ELLIPSIS_TEMPLATE = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)*_\.\.\.")  # sk_live_..., whsec_..., price_...
 _PLACEHOLDER_WORDS = {"changeme", "change-me", "change_me"}
 
@@ -44,7 +52,7 @@ def placeholder_reason(value: str) -> str | None:
     if not stripped:
         return "is empty"
     if _ANGLE_PLACEHOLDER.search(value):
-        return "contains a <...> template placeholder"
+        return "contains a <PLACEHOLDER> of a template"
     if _ELLIPSIS_TEMPLATE.fullmatch(stripped):
         return "is still the guide's template value (a prefix followed by '...')"
     if stripped.lower() in _PLACEHOLDER_WORDS:
@@ -177,7 +185,7 @@ def rule_app_env_mismatch(view: ContainerView, expect: Expectations) -> list[Fin
             shown = f" is {value}" if value else " differs"
             message = f"{where(given)}{shown}; {expect.env_name} expects {expected[given.name]!r}"
             out.append(finding(expect, "app-env-mismatch", view, given, message, fix))
-    if view.role == "backend" and view.main:
+    if view.role == "backend" and view.main and view.present:
         for name in sorted(set(expected) - names):
             message = f"{name} is not given to the backend; {expect.env_name} expects {expected[name]!r}"
             out.append(finding(expect, "app-env-mismatch", view, None, message, fix, name=name))
@@ -221,7 +229,7 @@ def rule_origin_mismatch(view: ContainerView, expect: Expectations) -> list[Find
         if not ok:
             message = f"{where(given)} is not the production origin {origin}"
             out.append(finding(expect, "origin-mismatch", view, given, message, f"set {given.name}={origin}"))
-    if view.role == "backend" and view.main and "ALLOWED_ORIGINS" not in {g.name for g in view.given}:
+    if view.role == "backend" and view.main and view.present and "ALLOWED_ORIGINS" not in {g.name for g in view.given}:
         message = f"ALLOWED_ORIGINS is not given to the production backend (expected {origin})"
         fix = f"map ALLOWED_ORIGINS={origin}"
         out.append(finding(expect, "origin-mismatch", view, None, message, fix, name="ALLOWED_ORIGINS"))
@@ -269,7 +277,10 @@ def rule_required_missing(view: ContainerView, expect: Expectations) -> list[Fin
             "required-missing",
             view,
             None,
-            f"{name} is required by the {view.service} and not given to container {view.container} ({crash})",
+            f"{name} is required by the {view.service} and not given to container {view.container} ({crash})"
+            if view.present
+            else f"{name} is required by the {view.service}, whose container {view.container} is not in the task "
+            f"definition ({crash})",
             f"map {name} to a key of the environment's secret (config [services.{view.service}.secrets])",
             name=name,
         )

@@ -15,6 +15,8 @@ must not print one. The container and variable name are enough to find the line.
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -39,6 +41,27 @@ _RANDOM_SUFFIX = re.compile(r"-[A-Za-z0-9]{6}$")
 SECRET_FIELDS_HINT = (
     "ECS expects ...:secret:NAME or ...:secret:NAME:JSON-KEY:VERSION-STAGE:VERSION-ID (e.g. NAME:KEY::)"
 )
+
+
+# What a secret value (rather than a reference to one) starts with: Stripe keys and signing secrets, Slack,
+# GitHub and GitLab tokens, AWS access key ids, JWTs.
+SECRET_VALUE_PREFIXES = ("sk_", "rk_", "pk_live_", "whsec_", "xox", "ghp_", "gho_", "github_pat_", "glpat-", "AKIA",
+                         "ASIA", "eyJ")  # fmt: skip
+
+
+def looks_like_secret_value(text: str) -> bool:
+    """A pasted value, not a name: a known secret prefix, or a long random-looking string: upper and lower case
+    letters and digits, no '/' hierarchy, high entropy, and the case or kind of character changing often (a
+    CamelCase name such as ArbiterProdDatabasePassword2024 changes seldom)."""
+    if text.startswith(SECRET_VALUE_PREFIXES):
+        return True
+    if len(text) < 20 or "/" in text or not all(re.search(p, text) for p in ("[a-z]", "[A-Z]", "[0-9]")):
+        return False
+    counts = [text.count(c) for c in set(text)]
+    entropy = -sum(n / len(text) * math.log2(n / len(text)) for n in counts)
+    kinds = ["u" if c.isupper() else "l" if c.islower() else "d" if c.isdigit() else "o" for c in text]
+    changes = sum(a != b for a, b in itertools.pairwise(kinds)) / (len(text) - 1)
+    return entropy >= 3.5 and changes >= 0.45  # random base62: about 0.6
 
 
 class ValueFromError(ValueError):
@@ -146,6 +169,11 @@ def _parse_ssm_arn(value: str) -> SecretRef:
 
 
 def _parse_ssm_name(value: str) -> SecretRef:
+    if looks_like_secret_value(value):
+        raise ValueFromError(
+            "the valueFrom looks like a secret value, not a reference: store the value in the secret and give "
+            "its ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME:KEY::)"
+        )
     if ":" in value:
         raise ValueFromError(
             "valueFrom is not an ARN, so ECS reads it as an SSM parameter name, which cannot contain ':'; "

@@ -61,3 +61,20 @@ def latest(ctx: Context, kind: str, limit: int = 1) -> list[dict[str, Any]]:
         entry.setdefault("who", item["who"]["S"])
         out.append(entry)
     return out
+
+
+def record_quietly(ctx: Context, kind: str, data: dict[str, Any]) -> None:
+    """Append an audit record that also names the AWS caller; a failure to write it is a warning, since the
+    run's own outcome matters more than its record."""
+    try:
+        record(ctx, kind, {**data, "caller": caller_arn(ctx)})
+    except Exception as exc:
+        ctx.output.warn(f"could not write the audit record: {getattr(exc, 'message', exc)}")
+
+
+def caller_arn(ctx: Context) -> str:
+    """Who the AWS credentials belong to (STS), for the record; "unknown" when STS will not say."""
+    try:
+        return str(call(ctx.client("sts").get_caller_identity)["Arn"])
+    except Exception:  # the record still says who by user name
+        return "unknown"

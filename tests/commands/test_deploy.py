@@ -102,6 +102,22 @@ def test_a_failed_rollout_is_rolled_back(sandbox, cli) -> None:
     assert _revisions(sandbox) == {"backend": "arbiter-backend:1", "frontend": "arbiter-frontend:1"}
 
 
+def test_a_retry_after_a_failed_rollout_reuses_its_revision(sandbox, cli) -> None:
+    """No revision churn: the failed deploy's revision is the family's newest, identical to what the retry and a
+    migration render; both reuse it instead of registering copies."""
+    sandbox.aws.ecs.fail_next_deployment("backend")
+    assert deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke").code == 1
+    migrate = cli("--output", "json", "migrate")  # the live tag (v1): the live revision, reused
+    assert migrate.code == 0, migrate.err
+    assert migrate.json()["registered"] is False and migrate.json()["task_definition"].endswith("arbiter-backend:1")
+    again = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert again.code == 0, again.err
+    assert _ops(again.json()).get("RegisterTaskDefinition", 0) == 0
+    assert _revisions(sandbox) == {"backend": "arbiter-backend:2", "frontend": "arbiter-frontend:2"}
+    arns = sandbox_client(sandbox, "ecs").list_task_definitions(familyPrefix="arbiter-backend")["taskDefinitionArns"]
+    assert [a.rsplit(":", 1)[1] for a in arns] == ["1", "2"]
+
+
 def test_a_failed_rollback_exits_4(sandbox, cli) -> None:
     sandbox.aws.ecs.fail_next_deployment("backend", count=2)  # the rollout and then its rollback
     r = deploy(cli, "--image-tag", "v2", "--no-migrate", "--no-smoke")

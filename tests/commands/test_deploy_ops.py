@@ -10,10 +10,12 @@ import sys
 import time
 from typing import Any
 
+import pytest
 from conftest import context, sandbox_client
 
 from arbiter_ops.core.context import Context
 from arbiter_ops.core.output import Output
+from arbiter_ops.state.audit import latest
 from arbiter_ops.state.lock import lock_holder
 
 
@@ -49,7 +51,9 @@ def test_two_deploys_at_once_one_proceeds_the_other_names_the_holder(sandbox) ->
     assert lock_holder(_ctx()) is None
 
 
-def test_sigint_during_the_wait_releases_the_lock(sandbox) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_a_signal_during_the_wait_releases_the_lock_and_says_where_things_stand(sandbox, sig, code) -> None:
+    """CI cancels a job with SIGTERM (and a closed terminal sends SIGHUP): handled as Ctrl-C is."""
     sandbox.aws.ecs.set_progress("timed", step_seconds=30.0)  # the rollout will not finish by itself
     proc = _spawn("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
     ctx = _ctx()
@@ -59,11 +63,25 @@ def test_sigint_during_the_wait_releases_the_lock(sandbox) -> None:
         time.sleep(0.2)
     assert lock_holder(ctx) is not None
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    assert lock_holder(ctx) is None
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    print(f"{sig.name}: the process ended {time.monotonic() - sent:.2f} s after the signal")
+    assert proc.returncode == code, err
+    assert "Traceback" not in err and lock_holder(ctx) is None
+    name = signal.Signals(sig).name
+    assert f"interrupted by {name}; the lock is released and the audit record written" in err
+    assert "backend: runs arbiter-backend:2 (was arbiter-backend:1), rollout IN_PROGRESS" in err
+    assert "to finish it: `arbiter-ops --env local deploy --image-tag v2`" in err
+    doc = json.loads(out)
+    assert (doc["ok"], doc["error"]) == (False, {"code": "interrupted", "message": f"interrupted by {name}"})
+    records = latest(ctx, "deploy")
+    assert records[0]["error"] == f"interrupted by {name}" and records[0]["ok"] is False
+    # The next deploy is not refused (the lock is gone): it finishes the rollout.
+    sandbox.aws.ecs.set_progress("per-call")
+    again = _spawn("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    _, again_err = again.communicate(timeout=120)
+    assert again.returncode == 0, again_err
 
 
 def _updated(sandbox: Any) -> bool:

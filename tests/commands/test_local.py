@@ -178,3 +178,24 @@ def test_a_sandbox_part_that_did_not_start_is_said_first(tmp_path: Path) -> None
     lines = r.err.splitlines()
     assert "embedded local sandbox" in lines[0]
     assert lines[1].startswith("warning: PostgreSQL was not started") and "migrate --preflight will fail" in lines[1]
+
+
+def test_local_up_is_found_from_a_subdirectory_of_the_project(tmp_path: Path) -> None:
+    """`local up` at the project's top; commands from a subdirectory use that sandbox, and say which."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARBITER_OPS_"))}
+    env["ARBITER_OPS_SANDBOX_POSTGRES"] = "0"
+    (tmp_path / ".git").mkdir()
+    deep = tmp_path / "backend" / "app"
+    deep.mkdir(parents=True)
+    up = run_subprocess("--output", "json", "local", "up", env=env, cwd=deep)
+    try:
+        assert up.code == 0, up.err
+        pid = up.json()["pid"]
+        assert (tmp_path / ".arbiter-ops" / "local.json").is_file()  # at the project's top, not in backend/app
+        status = run_subprocess("status", env=env, cwd=tmp_path / "backend")
+        assert status.code == 0, status.err
+        assert f"using the local sandbox of pid {pid} ({tmp_path / '.arbiter-ops' / 'local.json'})" in status.err
+        assert "embedded" not in status.err
+    finally:
+        down = run_subprocess("local", "down", env=env, cwd=deep)
+    assert down.code == 0 and not _alive(pid), down.err

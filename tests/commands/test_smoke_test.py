@@ -91,7 +91,7 @@ def test_a_check_that_overruns_its_deadline_fails_and_is_not_waited_for(sandbox,
     sandbox.aws.faults.add({"kind": "latency", "operation": "rds:DescribeDBInstances", "latency_ms": 8000})
     config = str(_config(tmp_path, aws_timeout=1))
     result, checks = smoke(cli, "--config", config, "--only", "rds", "--only", "redis")
-    assert result.code == 1
+    assert result.code == 3  # a check that could not be performed in time did not find the site broken
     assert failures(checks) == {"rds": "timed out after 1 s"}
     assert checks["redis"]["status"] == "pass"
 
@@ -132,6 +132,8 @@ def test_run_smoke_returns_the_verdict_and_prints_nothing(sandbox, capsys) -> No
     from arbiter_ops.core.output import Output
 
     ctx = context("local", Output())
+    ctx.local()  # finding the sandbox says which one it uses; the checks themselves print nothing
+    capsys.readouterr()
     sandbox.api.set_mode(reject_tokens=True)
     ok, results = run_smoke(ctx, only=["http-health", "http-sign-in"])
     assert not ok and [(r.id, r.status) for r in results] == [("http-health", "pass"), ("http-sign-in", "fail")]

@@ -131,12 +131,17 @@ def test_unmanaged_endpoint_is_adopted_by_metadata(sandbox, cli) -> None:
 
 
 def test_duplicates_are_reported_and_deleted_only_with_prune(sandbox, cli) -> None:
+    """A hand-made duplicate is deleted only with --prune; until then the run has not converged (exit 1)."""
     seeded = sandbox.seeded.webhook_endpoint_id
     dup = create_endpoint(sandbox, local_url(sandbox), EVENTS[:1])
     other = create_endpoint(sandbox, "https://example.com/other", EVENTS)  # another URL: never touched
     before = mark(sandbox)
     r, doc = run_json(cli)
-    assert r.code == 0, r.err
+    assert r.code == 1, r.err
+    assert doc["problems"] == [
+        f"1 endpoint(s) arbiter-ops did not create also serve {local_url(sandbox)} and receive every event again: "
+        f"{dup}; delete them with `arbiter-ops stripe-webhook --env local --prune`"
+    ]
     assert doc["endpoint"]["id"] == seeded and doc["actions"] == []
     assert [(d["id"], d["deleted"], d["managed"]) for d in doc["duplicates"]] == [(dup, False, False)]
     assert requests_since(sandbox, before, "DELETE") == [] and requests_since(sandbox, before, "POST") == []
@@ -147,6 +152,17 @@ def test_duplicates_are_reported_and_deleted_only_with_prune(sandbox, cli) -> No
     assert r2.code == 0, r2.err
     assert [(d["id"], d["deleted"]) for d in doc2["duplicates"]] == [(dup, True)]
     assert {e["id"] for e in endpoints(sandbox)} == {seeded, other}
+
+
+def test_a_duplicate_arbiter_ops_created_is_removed_without_prune(sandbox, cli) -> None:
+    seeded = sandbox.seeded.webhook_endpoint_id
+    dup = create_endpoint(sandbox, local_url(sandbox), EVENTS, **{"metadata[managed_by]": "arbiter-ops"})
+    r, doc = run_json(cli)
+    assert r.code == 0, r.err
+    assert [(d["id"], d["managed"], d["deleted"]) for d in doc["duplicates"]] == [(dup, True, True)]
+    assert [e["id"] for e in endpoints(sandbox)] == [seeded]
+    again, doc2 = run_json(cli)
+    assert again.code == 0 and doc2["actions"] == [] and doc2["duplicates"] == []
 
 
 def test_secret_with_30_keys_keeps_all_and_the_previous_version(sandbox, cli) -> None:

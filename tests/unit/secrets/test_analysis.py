@@ -228,11 +228,73 @@ def test_report_services_keeps_others_as_context() -> None:
     assert [(f.code, f.service, f.key) for f in found] == [("unused-key", None, "FRONTEND_DATABASE_URL")]
 
 
-@pytest.mark.parametrize("value", ["", "  ", "<RANDOM_32_CHARS>", "sk_live_...", "whsec_...", "price_...", "CHANGEME"])
+@pytest.mark.parametrize(
+    "value",
+    ["", "  ", "<RANDOM_32_CHARS>", "postgresql://arbiter:<PW>@<RDS_ENDPOINT>/arbiter", "<your-password>",
+     "sk_live_...", "whsec_...", "price_...", "CHANGEME"],
+)  # fmt: skip
 def test_placeholders(value: str) -> None:
     assert placeholder_reason(value)
 
 
-@pytest.mark.parametrize("value", ["sk_live_abc", "postgresql://u:p@h/d", "changeme-not", "a...b"])
+@pytest.mark.parametrize(
+    "value", ["sk_live_abc", "postgresql://u:p@h/d", "changeme-not", "a...b", "Arbiter AI <noreply@arbiter-ai.com>"]
+)
 def test_not_placeholders(value: str) -> None:
     assert placeholder_reason(value) is None
+
+
+def test_an_email_address_in_angle_brackets_is_not_a_placeholder() -> None:
+    """The contract, as amended: EMAIL_FROM = "Arbiter AI <noreply@arbiter-ai.com>" is an RFC 5322 address."""
+    found = run([backend({"EMAIL_FROM": "Arbiter AI <noreply@arbiter-ai.com>"})], GOOD)
+    assert found == []
+
+
+@pytest.mark.parametrize("name", ["GITHUB_TOKEN", "SLACK_BOT_TOKEN", "OPENAI_API_KEY"])
+def test_tokens_and_api_keys_in_plain_environment_are_plaintext_secrets(name: str) -> None:
+    found = run([backend({name: "a-value-that-is-a-secret"})], GOOD)
+    assert codes(found) == [("plaintext-secret", name)]
+
+
+def test_log_driver_secret_options_and_registry_credentials_are_checked_like_secrets() -> None:
+    """ECS resolves logConfiguration.secretOptions and repositoryCredentials at task start, as it does secrets."""
+    backend_td = backend().task_definition
+    main = backend_td["containerDefinitions"][0]
+    main["logConfiguration"] = {
+        "logDriver": "splunk",
+        "options": {},
+        "secretOptions": [{"name": "splunk-token", "valueFrom": ref("SPLUNK_TOKEN")}],
+    }
+    main["repositoryCredentials"] = {"credentialsParameter": "arn:aws:ssm:eu-west-1:123456789012:parameter/registry"}
+    found = run([TaskDefinitionInput("backend", backend_td)], GOOD)
+    assert sorted(codes(found)) == [
+        ("arn-mismatch", "repositoryCredentials.credentialsParameter"),
+        ("missing-key", "logConfiguration.secretOptions splunk-token"),
+    ]
+    used = run([TaskDefinitionInput("backend", backend_td)], GOOD | {"SPLUNK_TOKEN": "t" * 20})
+    assert codes(used) == [("arn-mismatch", "repositoryCredentials.credentialsParameter")]  # and not unused-key
+
+
+def test_a_configured_service_whose_container_is_absent_misses_what_it_requires() -> None:
+    other = TaskDefinitionInput("backend", td(container("sidecar", BACKEND_ENV, **{k: ref(k) for k in GOOD})))
+    found = run([other], GOOD)
+    required = ("DATABASE_URL", "NEXTAUTH_SECRET", "STRIPE_SECRET_KEY")
+    assert sorted(codes(found)) == [("required-missing", n) for n in required]
+    assert all("whose container backend is not in the task definition" in f.message for f in found)
+
+
+PASTED = ["sk_live_51HxYzAbCdEfGhIj", "whsec_abc123def456", "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+          "AKIAIOSFODNN7EXAMPLE", "Xk9fP2qLm8RtZ4vB7nYc"]  # fmt: skip
+
+
+@pytest.mark.parametrize("pasted", PASTED)
+def test_a_secret_pasted_where_the_reference_belongs_is_never_quoted(pasted: str) -> None:
+    found = run([backend(STRIPE_SECRET_KEY=pasted)], GOOD)
+    assert codes(found) == [("bad-value-from", "STRIPE_SECRET_KEY"), ("unused-key", None)]
+    assert "looks like a secret value, not a reference" in found[0].message
+    assert all(pasted not in str(f.as_json()) + f.fix for f in found)
+
+
+@pytest.mark.parametrize("name", ["arbiter-ai-prod-db-password", "ArbiterProdDbPassword2024", "/arbiter/prod/KEY"])
+def test_an_ssm_parameter_name_is_not_taken_for_a_secret(name: str) -> None:
+    assert parse_value_from(name).store == "ssm"
