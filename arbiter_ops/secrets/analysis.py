@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from arbiter_ops.secrets.app_guards import APP_RULES
 from arbiter_ops.secrets.findings import (
     SEVERITY_RANK,
     ContainerView,
@@ -348,7 +349,7 @@ def analyze(
     views = [view for td in task_definitions for view in _views(td, resolver, expect)]
     findings = list(resolver.findings)
     for view in views:
-        for rule in CONTAINER_RULES:
+        for rule in (*CONTAINER_RULES, *APP_RULES):
             findings += rule(view, expect)
     findings += rule_auth_secret_mismatch(views, expect)
     if unused_keys:

@@ -31,6 +31,8 @@ SEVERITY: dict[str, Severity] = {
     "origin-mismatch": "error",
     "bad-url": "warning",
     "unused-key": "info",
+    "mock-provider": "error",
+    "webhook-unsigned": "warning",
 }
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Expectations:
     def severity(self, code: str) -> Severity:
         if code == "required-missing" and not self.production:
             return "warning"  # the guide's mode table: production crashes on missing, sandbox warns
+        if code == "mock-provider" and not self.production:
+            return "info"
         return SEVERITY[code]
 
 

@@ -19,8 +19,8 @@ Precedence, so that one problem is one finding under its most specific code:
 
 from __future__ import annotations
 
-import json
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterator
 
@@ -94,6 +94,8 @@ def rule_placeholder_value(view: ContainerView, expect: Expectations) -> list[Fi
             and not (is_sensitive(given.name) or given.name in view.required)
         ):
             continue
+        if reason == "is empty" and given.name == "STRIPE_WEBHOOK_SECRET" and not expect.production:
+            continue  # the app then accepts unsigned webhooks: webhook-unsigned says so
         if given.ref is not None:
             fix = f"put the real value under {given.ref.key or 'the secret string'} in secret {given.ref.name}"
         else:
@@ -193,15 +195,16 @@ def rule_app_env_mismatch(view: ContainerView, expect: Expectations) -> list[Fin
 
 
 def parse_origins(value: str) -> list[str]:
-    """The entries of an ALLOWED_ORIGINS value: comma-separated, or a JSON list (pydantic-settings reads both)."""
-    text = value.strip()
-    if text.startswith("["):  # pydantic-settings also reads a JSON list
-        try:
-            items = json.loads(text)
-        except ValueError:  # never format: the message would quote the value
-            return []
-        return [str(i).strip().rstrip("/") for i in items] if isinstance(items, list) else []
-    return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+    """The entries of an ALLOWED_ORIGINS value as the real app reads them (gndumbri/arbiter-ai
+    backend/app/config.py ``allowed_origins_list``): split on commas, stripped, empties dropped; a JSON list is
+    not parsed (its brackets make the entries invalid URLs, which the app refuses)."""
+    return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+
+
+def http_url(value: str) -> bool:
+    """The app's own test of an origin or base URL (environment.py l.163-165): http(s) scheme and a host."""
+    parts = urllib.parse.urlparse(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def outside_domain(origins: list[str], domain: str) -> list[str]:
@@ -221,8 +224,12 @@ def rule_origin_mismatch(view: ContainerView, expect: Expectations) -> list[Find
         if given.name == "ALLOWED_ORIGINS":
             # The configured origin must be there, and nothing outside the domain may be.
             items = parse_origins(value)
+            if not all(http_url(i) for i in items):
+                continue  # the app refuses it at startup: app_guards says so, once
             ok = origin in items and not outside_domain(items, expect.domain)
         elif given.name == "APP_BASE_URL":
+            if not http_url(value.strip().rstrip("/")):
+                continue
             ok = value.strip().rstrip("/") == origin
         else:
             continue
@@ -266,26 +273,45 @@ def rule_duplicate_name(view: ContainerView, expect: Expectations) -> list[Findi
     return out
 
 
+# What the real backend does without a required variable (gndumbri/arbiter-ai backend/app/core/environment.py
+# refuses to start in production without the first two; the rest are our operational requirements).
+CONSEQUENCE = {
+    "STRIPE_SECRET_KEY": "the app refuses to start",
+    "NEXTAUTH_SECRET": "the app refuses to start",
+    "STRIPE_WEBHOOK_SECRET": "the app starts, and answers 503 to every Stripe webhook",
+    "DATABASE_URL": "the app starts, and /health reports the database disconnected",
+    "REDIS_URL": "the app starts, and /health reports Redis disconnected",
+}
+
+
 def rule_required_missing(view: ContainerView, expect: Expectations) -> list[Finding]:
     if not view.main:
         return []
     names = {g.name for g in view.given}
-    crash = "the app will not start" if expect.production else "the app runs degraded"
+    if view.role == "backend" and "AUTH_SECRET" in names:
+        names.add("NEXTAUTH_SECRET")  # the backend's alias (config.py: AliasChoices("NEXTAUTH_SECRET", "AUTH_SECRET"))
+
+    def crash(name: str) -> str:
+        if not expect.production:
+            return "the app runs degraded"
+        return CONSEQUENCE.get(name, "the app will not work") if view.role == "backend" else "the app will not start"
+
     return [
         finding(
             expect,
             "required-missing",
             view,
             None,
-            f"{name} is required by the {view.service} and not given to container {view.container} ({crash})"
+            f"{name} is required by the {view.service} and not given to container {view.container} ({crash(name)})"
             if view.present
             else f"{name} is required by the {view.service}, whose container {view.container} is not in the task "
-            f"definition ({crash})",
+            f"definition ({crash(name)})",
             f"map {name} to a key of the environment's secret (config [services.{view.service}.secrets])",
             name=name,
         )
         for name in view.required
-        if name not in names
+        # outside production a missing webhook secret is webhook-unsigned (app_guards), its most specific code
+        if name not in names and not (name == "STRIPE_WEBHOOK_SECRET" and not expect.production and view.present)
     ]
 
 

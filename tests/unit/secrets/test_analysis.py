@@ -135,12 +135,14 @@ GOOD = {
     "STRIPE_SECRET_KEY": "sk_live_" + "a" * 24,
     "DATABASE_URL": "postgresql+asyncpg://u:p@h:5432/d",
     "ALLOWED_ORIGINS": "https://arbiter-ai.com",
+    "APP_BASE_URL": "https://arbiter-ai.com",
 }
 BACKEND_ENV = {"APP_ENV": "production", "APP_MODE": "production"}
 
 
 def backend(env: dict[str, str] | None = None, **secrets: str) -> TaskDefinitionInput:
-    mapped = {k: ref(k) for k in ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "DATABASE_URL", "ALLOWED_ORIGINS")}
+    keys = ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "DATABASE_URL", "ALLOWED_ORIGINS", "APP_BASE_URL")
+    mapped = {k: ref(k) for k in keys}
     mapped.update(secrets)
     return TaskDefinitionInput("backend", td(container("backend", {**BACKEND_ENV, **(env or {})}, **mapped)))
 
@@ -213,7 +215,7 @@ def test_required_missing_is_a_warning_outside_production() -> None:
     )
     inputs = [TaskDefinitionInput("backend", td(container("backend", {"APP_ENV": "staging", "APP_MODE": "sandbox"})))]
     found = run(inputs, GOOD, staging)
-    assert {(f.code, f.severity) for f in found} == {("required-missing", "warning")}
+    assert {(f.code, f.severity) for f in found} == {("required-missing", "warning"), ("webhook-unsigned", "warning")}
 
 
 def test_report_services_keeps_others_as_context() -> None:
@@ -298,3 +300,86 @@ def test_a_secret_pasted_where_the_reference_belongs_is_never_quoted(pasted: str
 @pytest.mark.parametrize("name", ["arbiter-ai-prod-db-password", "ArbiterProdDbPassword2024", "/arbiter/prod/KEY"])
 def test_an_ssm_parameter_name_is_not_taken_for_a_secret(name: str) -> None:
     assert parse_value_from(name).store == "ssm"
+
+
+# -- the real backend's startup guards (gndumbri/arbiter-ai backend/app/core/environment.py) --------------
+STAGING = Expectations(
+    **{**PROD.__dict__, "env_name": "staging", "production": False, "app_env": "staging", "app_mode": "sandbox"}
+)
+STAGING_ENV = {"APP_ENV": "staging", "APP_MODE": "sandbox"}
+STAGING_GOOD = GOOD | {"STRIPE_SECRET_KEY": "sk_test_" + "t" * 24, "STRIPE_WEBHOOK_SECRET": "whsec_" + "w" * 32}
+KEYS = ("NEXTAUTH_SECRET", "STRIPE_SECRET_KEY", "DATABASE_URL", "APP_BASE_URL")
+
+
+def app(env: dict[str, str], expect: Expectations = PROD, keys: tuple[str, ...] = KEYS, **secrets: str) -> list[Any]:
+    """The findings for a backend with these plain variables and these keys mapped from the secret."""
+    mapped = {k: ref(k) for k in keys}
+    if expect is STAGING:
+        mapped["STRIPE_WEBHOOK_SECRET"] = ref("STRIPE_WEBHOOK_SECRET")
+    base = STAGING_ENV if expect is STAGING else BACKEND_ENV
+    inputs = [TaskDefinitionInput("backend", td(container("backend", {**base, **env}, **mapped, **secrets)))]
+    found = run(inputs, STAGING_GOOD if expect is STAGING else GOOD, expect)
+    return [f for f in found if f.code != "unused-key"]  # keys the case leaves unmapped on purpose
+
+
+@pytest.mark.parametrize(
+    ("origins", "expect"),
+    [
+        ('["https://arbiter-ai.com"]', PROD),  # a JSON list: the app splits on commas, never parses JSON
+        ("staging.arbiter-ai.com", STAGING),  # no scheme, outside production too
+        ("*", STAGING),  # refused in every mode
+        ("https://arbiter-ai.com,*", PROD),
+    ],
+    ids=["json-list", "no-scheme-in-staging", "star-in-staging", "star-in-production"],
+)
+def test_origins_the_app_refuses_at_startup_are_one_finding(origins: str, expect: Expectations) -> None:
+    found = app({"ALLOWED_ORIGINS": origins}, expect)
+    assert [(f.code, f.name, f.severity) for f in found] == [("origin-mismatch", "ALLOWED_ORIGINS", "error")]
+    assert "the app refuses at startup" in found[0].message
+
+
+def test_an_app_base_url_that_is_not_a_full_url_is_refused_in_every_environment() -> None:
+    plain = app({"ALLOWED_ORIGINS": "https://staging.arbiter-ai.com", "APP_BASE_URL": "arbiter-ai.com"}, STAGING,
+                keys=KEYS[:3])  # fmt: skip
+    assert [(f.code, f.name, f.severity) for f in plain] == [("origin-mismatch", "APP_BASE_URL", "error")]
+
+
+def test_production_without_app_base_url_is_an_origin_mismatch() -> None:
+    found = app({"ALLOWED_ORIGINS": "https://arbiter-ai.com"}, keys=KEYS[:3])
+    assert codes(found) == [("origin-mismatch", "APP_BASE_URL")]
+    assert "http://localhost:3000" in found[0].message
+
+
+@pytest.mark.parametrize(("provider", "key"), [("LLM_PROVIDER=openai", "OPENAI_API_KEY"),
+                                               ("LLM_PROVIDER=anthropic", "ANTHROPIC_API_KEY"),
+                                               ("EMBEDDING_PROVIDER=openai", "OPENAI_API_KEY")])  # fmt: skip
+def test_a_provider_without_its_api_key_is_required_missing(provider: str, key: str) -> None:
+    name, value = provider.split("=")
+    found = run([backend({name: value})], GOOD)
+    assert [(f.code, f.name, f.severity) for f in found] == [("required-missing", key, "error")]
+    assert f"{key} is needed by {provider}" in found[0].message and "refuses to start" in found[0].message
+    assert run([backend({name: value}, **{key: ref(key)})], GOOD | {key: "k" * 40}) == []
+
+
+def test_auth_secret_is_the_backends_alias_of_nextauth_secret() -> None:
+    keys = ("STRIPE_SECRET_KEY", "DATABASE_URL", "ALLOWED_ORIGINS", "APP_BASE_URL")
+    found = app({}, keys=keys, AUTH_SECRET=ref("NEXTAUTH_SECRET"))
+    assert found == []  # no false required-missing NEXTAUTH_SECRET
+
+
+def test_a_mock_provider_is_an_error_in_production_and_info_elsewhere() -> None:
+    prod = run([backend({"LLM_PROVIDER": "mock"})], GOOD)
+    assert [(f.code, f.name, f.severity) for f in prod] == [("mock-provider", "LLM_PROVIDER", "error")]
+    staging = app({"ALLOWED_ORIGINS": "https://staging.arbiter-ai.com", "EMBEDDING_PROVIDER": "mock"}, STAGING)
+    assert [(f.code, f.name, f.severity) for f in staging] == [("mock-provider", "EMBEDDING_PROVIDER", "info")]
+
+
+def test_an_empty_webhook_secret_outside_production_is_webhook_unsigned_only() -> None:
+    found = app({"ALLOWED_ORIGINS": "https://staging.arbiter-ai.com"}, STAGING, keys=(*KEYS, "STRIPE_WEBHOOK_SECRET"))
+    assert found == []
+    empty = STAGING_GOOD | {"STRIPE_WEBHOOK_SECRET": ""}
+    mapped = {k: ref(k) for k in (*KEYS, "STRIPE_WEBHOOK_SECRET")}
+    plain = {**STAGING_ENV, "ALLOWED_ORIGINS": "https://x.io"}
+    inputs = [TaskDefinitionInput("backend", td(container("backend", plain, **mapped)))]
+    found = [f for f in run(inputs, empty, STAGING) if f.code != "unused-key"]
+    assert [(f.code, f.severity) for f in found] == [("webhook-unsigned", "warning")]
