@@ -116,7 +116,12 @@ class ServiceConfig(Strict):
     memory: int
     port: int = Field(ge=1, le=65535)
     health_check_path: str
-    health_check_command: str = "curl -f http://localhost:{port}{path} || exit 1"
+    # The container health check runs inside the image, with what the image has: the real backend is
+    # python:3.12-slim and the frontend node:20-alpine, neither with curl (gndumbri/arbiter-ai backend/Dockerfile,
+    # frontend/Dockerfile; their own infra/ecs task definitions probe with Python's urllib and Node's fetch).
+    health_check_command: str = (
+        "python -c \"import urllib.request; urllib.request.urlopen('http://localhost:{port}{path}')\" || exit 1"
+    )
     desired_count: int = Field(ge=0)
     context: str
     dockerfile: str = "Dockerfile"
@@ -200,6 +205,11 @@ class Config(Strict):
         return self.environment(env_name).domain or self.domain
 
 
+NODE_HEALTH_CHECK = (
+    "node -e \"fetch('http://localhost:{port}{path}').then((r)=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))\""
+)
+
+
 def builtin_defaults() -> dict[str, Any]:
     """The guide's values (Steps 1, 3b, 3c and "Frontend Environment")."""
     backend_env = {
@@ -280,7 +290,7 @@ def builtin_defaults() -> dict[str, Any]:
                 "memory": 512,
                 "port": 3000,
                 "health_check_path": "/",
-                "health_check_command": "wget -q -O /dev/null http://localhost:{port}{path} || exit 1",
+                "health_check_command": NODE_HEALTH_CHECK,
                 "desired_count": 2,
                 "context": "./frontend",
                 "environment": {"AUTH_TRUST_HOST": "true", "NEXTAUTH_URL": "{base_url}", "NODE_ENV": "production"},

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, skip_or_fail
 
 from arbiter_ops.ecs.taskdef import botocore_problems
 
@@ -180,3 +180,40 @@ def test_local_render_needs_no_credentials(cli, monkeypatch) -> None:
     r = cli("render", "backend", "--image-tag", "v2")
     assert r.code == 0, r.err
     assert json.loads(r.out)["containerDefinitions"][0]["image"].startswith("123456789012.dkr.ecr.")
+
+
+@pytest.mark.parametrize(("service", "tool"), [("backend", "python"), ("frontend", "node")])
+def test_the_health_check_runs_with_what_the_real_image_has(sandbox, cli, tmp_path, service, tool) -> None:
+    """The real backend image is python:3.12-slim, the frontend node:20-alpine: no curl in either. The rendered
+    command runs as ECS runs CMD-SHELL (/bin/sh -c) with a PATH holding only the image's interpreter, against
+    the app stand-in, and passes; curl's command, under the same PATH, cannot."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import urllib.parse
+
+    # The real binaries (pyenv's python3 on PATH is a shell shim that needs bash).
+    interpreter = os.path.realpath(sys.executable) if tool == "python" else shutil.which("node")
+    if interpreter is None:
+        skip_or_fail(f"{tool} is not installed here")  # node is on every machine of this workplace
+    port = urllib.parse.urlsplit(sandbox.endpoints.app_base_url).port
+    config = tmp_path / "arbiter-ops.toml"
+    config.write_text(f"[services.{service}]\nport = {port}\n")
+    r = cli("--config", str(config), "render", service, "--image-tag", "v1")
+    assert r.code == 0, r.err
+    kind, command = json.loads(r.out)["containerDefinitions"][0]["healthCheck"]["command"]
+    assert kind == "CMD-SHELL" and "curl" not in command
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / tool).symlink_to(interpreter)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+
+    def run(cmd: str) -> int:
+        return subprocess.run(["/bin/sh", "-c", cmd], env=env, capture_output=True, timeout=30).returncode
+
+    assert run(command) == 0
+    path = "/health" if service == "backend" else "/"
+    assert run(f"curl -f http://localhost:{port}{path} || exit 1") != 0  # the old default: no curl here
+    sandbox.api.set_mode(down=True)
+    assert run(command) != 0  # and it does fail when the app answers 503
