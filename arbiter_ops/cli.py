@@ -32,6 +32,7 @@ from arbiter_ops.commands import (
     push,
     render,
     rollback,
+    run,
     smoke_test,
     status,
     stripe_webhook,
@@ -289,6 +290,24 @@ def rollback_(
 ) -> int:
     """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
     return _invoke(ctx, "rollback", rollback.run, RB, locals())
+
+
+RN = run.RunOptions
+
+
+@app.command("run")
+def run_(
+    ctx: typer.Context,
+    service: str = _argument(RN, "service"),
+    command: list[str] = _argument(RN, "command"),
+    image_tag: str | None = _option(RN, "image_tag", "--image-tag"),
+    timeout: float = _option(RN, "timeout", "--timeout", callback=_positive_seconds),
+) -> int:
+    """Run a command as a one-off task of a service's task definition, with its network; stream its logs.
+
+    The verdict is the container's exit code. Example: `arbiter-ops run backend -- python -m scripts.seed_catalog`.
+    """
+    return _invoke(ctx, "run", run.run, RN, locals())
 
 
 @app.command("status")

@@ -1,48 +1,68 @@
-"""A stand-in for the Arbiter AI app behind the ALB (FastAPI backend under ``/api/*``, Next.js at ``/``).
+"""A stand-in for the Arbiter AI app behind the ALB: the FastAPI backend (``/health``, ``/api/v1/*``) and ``/``.
 
-``smoke-test`` against the local sandbox talks to this server exactly as it would to the real ALB, so the
-routes mimic FastAPI's observable behaviour: ``{"detail": ...}`` error bodies, 422 validation lists, and
-the 307 trailing-slash redirect. Bearer tokens are HS256 JWTs signed with NEXTAUTH_SECRET, which is how the
-frontend authenticates to the backend; webhooks are checked like ``stripe.Webhook.construct_event``.
+It twins gndumbri/arbiter-ai at its newest snapshot (4bb9c8a); each behaviour's comment names the file it follows.
+Framework behaviour is FastAPI 0.129.0 / Starlette 0.52.1 (``backend/uv.lock``): ``{"detail": ...}`` bodies, the
+422 list, the 307 trailing-slash redirect, the body read and JSON-decoded before the auth dependency runs and
+validated after it. Bearer, user and webhook-signature checks live in :mod:`arbiter_sandbox.api_auth`.
 
-Control routes (besides the base's ``/_sandbox/*``):
-
-- ``GET /_sandbox/mode`` -> the current modes; ``POST /_sandbox/mode`` with a JSON subset of
-  ``health_status``, ``reject_tokens``, ``delay_ms``, ``down``, ``error_routes`` -> the new modes
-- ``POST /_sandbox/secret`` with ``{"nextauth_secret": ...}`` and/or ``{"webhook_secret": ...}`` -> rotates
-  them; the values are never logged nor echoed.
-
-Nothing here logs request headers: the base's request log keeps only method, path, query and status.
+Control routes (besides the base's ``/_sandbox/*``): ``GET|POST /_sandbox/mode`` (a JSON subset of :class:`Modes`)
+and ``POST /_sandbox/secret`` with ``nextauth_secret`` and/or ``webhook_secret`` (never logged nor echoed).
+The base's request log keeps only method, path, query and status: no header is ever logged.
 """
 
 from __future__ import annotations
 
-import base64
+import email.message
 import fnmatch
-import hashlib
-import hmac
 import json
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import to_jsonable_python
+
+from arbiter_sandbox.api_auth import (
+    INTERNAL_ERROR,
+    Accounts,
+    AuthFailure,
+    TokenError,
+    authenticate,
+    encode_hs256,
+    mint_token,
+    sign_stripe_payload,
+    stripe_event,
+    verify_token,
+)
 from arbiter_sandbox.faults import Fault
 from arbiter_sandbox.httpbase import Request, Response, StandInServer
 
-LEEWAY_S = 10  # clock skew tolerated between the token minter (frontend) and the backend
-STRIPE_TOLERANCE_S = 300  # stripe-python's default for Webhook.construct_event
-REQUIRED_CLAIMS = ("sub", "email", "iat", "exp")
-Handler = Callable[[Request], Response]
+__all__ = ["ArbiterApiStandIn", "TokenError", "encode_hs256", "mint_token", "sign_stripe_payload", "verify_token"]
 
-CATALOG: list[dict[str, Any]] = [
-    {"id": "cat-001", "name": "Contract Review Assistant", "category": "legal"},
-    {"id": "cat-002", "name": "Policy Q&A", "category": "compliance"},
-    {"id": "cat-003", "name": "Case Law Search", "category": "research"},
-]
+DEFAULT_READY_GAMES = ("Catan", "Dungeons & Dragons 5E", "Ticket to Ride")
+# gndumbri/arbiter-ai backend/app/api/routes/judge.py READY_CATALOG_STATUSES (also sessions.py)
+READY_STATUSES = ("READY", "INDEXED", "COMPLETE", "PUBLISHED")
+# gndumbri/arbiter-ai backend/app/api/rate_limit.py RATE_LIMITS["session"]: (max per UTC day)
+SESSION_LIMITS = {"FREE": 10, "PRO": 50}
+# gndumbri/arbiter-ai backend/alembic/versions/4fc7b20cadfa: subscription_tiers.daily_query_limit, -1 = unlimited
+QUERY_LIMITS = {"FREE": 5, "PRO": -1}
+# Stand-in seed rows (name, slug, publisher_display_name, version), from backend/scripts/seed_catalog.py's list
+SEED_CATALOG = (
+    ("Catan", "catan", "Catan Studio", "6th Ed"),
+    ("Dungeons & Dragons 5E", "dnd-5e", "Wizards of the Coast", "2024"),
+    ("Magic: The Gathering", "mtg", "Wizards of the Coast", "2024"),
+    ("Ticket to Ride", "ticket-to-ride", "Days of Wonder", "2024"),
+    ("Wingspan (2nd Print)", "wingspan", "Stonemaier Games", "2nd Print"),
+)
+Handler = Callable[[Request], Response]
+M = TypeVar("M", bound=BaseModel)
 
 FRONTEND_HTML = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Arbiter AI</title></head>
@@ -50,163 +70,172 @@ FRONTEND_HTML = """<!DOCTYPE html>
 """
 
 
-# -- JWT (HS256 only) ---------------------------------------------------------------------------
-class TokenError(Exception):
-    """A bearer token was refused; ``str(exc)`` is a fixed reason that never contains the token."""
+# -- request bodies: twins of gndumbri/arbiter-ai backend/app/models/schemas.py ------------------------
+class SessionCreate(BaseModel):
+    game_name: str = Field(..., min_length=1, max_length=200)
+    persona: str | None = None
+    system_prompt_override: str | None = None
+    active_ruleset_ids: list[uuid.UUID] | None = None
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+class JudgeHistoryTurn(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str = Field(..., min_length=1, max_length=2000)
 
 
-def _b64url_json(segment: str) -> Any:
-    padded = segment + "=" * (-len(segment) % 4)
-    # validate=True: the lenient default silently drops junk characters, which would make tokens malleable
-    return json.loads(base64.b64decode(padded, altchars=b"-_", validate=True))
+class JudgeQuery(BaseModel):
+    session_id: uuid.UUID
+    query: str = Field(..., min_length=1, max_length=500)
+    game_name: str | None = None
+    ruleset_ids: list[uuid.UUID] | None = None
+    history: list[JudgeHistoryTurn] | None = Field(default=None, max_length=8)
 
 
-def _json_compact(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+class _Answer(Exception):
+    """Ends a request early with ``response`` (FastAPI's HTTPException / RequestValidationError)."""
 
-
-def encode_hs256(claims: dict[str, Any], secret: str, header: dict[str, Any] | None = None) -> str:
-    """Encode and sign ``claims`` as a compact JWS (HS256). ``header`` overrides the default, for tests."""
-    head = header if header is not None else {"alg": "HS256", "typ": "JWT"}
-    signing_input = f"{_b64url(_json_compact(head))}.{_b64url(_json_compact(claims))}"
-    sig = hmac.new(secret.encode("utf-8"), signing_input.encode("ascii"), hashlib.sha256).digest()
-    return f"{signing_input}.{_b64url(sig)}"
-
-
-def mint_token(secret: str, sub: str, email: str, ttl_s: int = 300, now: float | None = None) -> str:
-    """A token the stand-in (and the real backend) accepts: HS256 with sub, email, iat, exp."""
-    iat = int(time.time() if now is None else now)
-    return encode_hs256({"sub": sub, "email": email, "iat": iat, "exp": iat + ttl_s}, secret)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def verify_token(
-    token: str, secret: str, now: float | None = None, leeway_s: int = LEEWAY_S
-) -> dict[str, Any]:
-    """Return the claims of a valid token or raise :class:`TokenError` with the reason."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise TokenError("Malformed token")
-    head_seg, body_seg, sig_seg = parts
-    try:
-        header = _b64url_json(head_seg)
-    except ValueError:  # binascii.Error, UnicodeDecodeError and JSONDecodeError are all ValueErrors
-        raise TokenError("Malformed token header") from None
-    # Pin the algorithm before touching the signature: "none" and RS/HS confusion must never get through
-    if not isinstance(header, dict) or header.get("alg") != "HS256":
-        raise TokenError("Unsupported token algorithm")
-    expected = hmac.new(secret.encode("utf-8"), f"{head_seg}.{body_seg}".encode(), hashlib.sha256).digest()
-    # Compare the canonical encodings (no padding, url alphabet) so no alternative spelling is accepted
-    if not hmac.compare_digest(_b64url(expected).encode("ascii"), sig_seg.encode("utf-8")):
-        raise TokenError("Invalid token signature")
-    try:
-        claims = _b64url_json(body_seg)
-    except ValueError:
-        raise TokenError("Malformed token payload") from None
-    if not isinstance(claims, dict):
-        raise TokenError("Malformed token payload")
-    for name in REQUIRED_CLAIMS:
-        if name not in claims:
-            raise TokenError(f"Token missing required claim: {name}")
-    if not isinstance(claims["sub"], str) or not claims["sub"] or not isinstance(claims["email"], str):
-        raise TokenError("Invalid token claims")
-    if not (_is_number(claims["iat"]) and _is_number(claims["exp"])):
-        raise TokenError("Invalid token claims")
-    current = time.time() if now is None else now
-    if current > claims["exp"] + leeway_s:
-        raise TokenError("Token expired")
-    if claims["iat"] > current + leeway_s:
-        raise TokenError("Token issued in the future")
-    return claims
-
-
-# -- Stripe webhook signatures ------------------------------------------------------------------
-def sign_stripe_payload(secret: str, payload: bytes, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header value Stripe would send for ``payload``."""
-    t = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode("utf-8"), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={t},v1={digest}"
-
-
-def _verify_stripe(header: str, payload: bytes, secret: str, now: float) -> None:
-    t: int | None = None
-    signatures: list[str] = []
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            try:
-                t = int(value)
-            except ValueError:
-                raise ValueError("Unable to extract timestamp and signatures from header") from None
-        elif key == "v1":
-            signatures.append(value)
-    if t is None or not signatures:
-        raise ValueError("Unable to extract timestamp and signatures from header")
-    expected = hmac.new(secret.encode("utf-8"), f"{t}.".encode() + payload, hashlib.sha256).hexdigest()
-    if not any(hmac.compare_digest(expected.encode(), s.encode("utf-8")) for s in signatures):
-        raise ValueError("No signatures found matching the expected signature for payload")
-    # Like stripe-python: only too-old events are refused (replay protection), not future ones
-    if t < now - STRIPE_TOLERANCE_S:
-        raise ValueError("Timestamp outside the tolerance zone")
-
-
-# -- the server ---------------------------------------------------------------------------------
-@dataclass
-class Modes:
-    health_status: int = 200
-    reject_tokens: bool = False
-    delay_ms: int = 0
-    down: bool = False
-    error_routes: list[str] = field(default_factory=list)
-
-
-def _validated_modes(current: Modes, changes: dict[str, Any]) -> Modes:
-    """Apply ``changes`` to a copy of ``current``; raise ValueError on anything a test could misuse."""
-    unknown = set(changes) - set(asdict(current))
-    if unknown:
-        raise ValueError(f"unknown mode(s): {', '.join(sorted(unknown))}")
-    new = replace(current, error_routes=list(current.error_routes))
-    if "health_status" in changes:
-        status = changes["health_status"]
-        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-            raise ValueError("health_status must be an HTTP status code")
-        new.health_status = status
-    for flag in ("reject_tokens", "down"):
-        if flag in changes:
-            if not isinstance(changes[flag], bool):
-                raise ValueError(f"{flag} must be a boolean")
-            setattr(new, flag, changes[flag])
-    if "delay_ms" in changes:
-        delay = changes["delay_ms"]
-        if not _is_number(delay) or not 0 <= delay <= 120_000:
-            raise ValueError("delay_ms must be a number between 0 and 120000")
-        new.delay_ms = int(delay)
-    if "error_routes" in changes:
-        routes = changes["error_routes"]
-        if not isinstance(routes, list) or not all(isinstance(r, str) and r.startswith("/") for r in routes):
-            raise ValueError("error_routes must be a list of paths starting with /")
-        new.error_routes = list(routes)
-    return new
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 def _detail(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status, {"detail": detail}, headers=headers or {})
 
 
-def _unauthorized(reason: str) -> Response:
-    return _detail(401, reason, {"WWW-Authenticate": "Bearer"})
+def _read_body(request: Request) -> Any:
+    """FastAPI 0.129.0 fastapi/routing.py get_request_handler: read and JSON-decode before any dependency runs."""
+    if not request.body:
+        return None
+    content_type = request.headers.get("content-type")
+    if content_type:  # only application/json and application/*+json are decoded; anything else stays bytes
+        message = email.message.Message()
+        message["content-type"] = content_type
+        subtype = message.get_content_subtype()
+        if message.get_content_maintype() != "application" or not (subtype == "json" or subtype.endswith("+json")):
+            return request.body
+    try:
+        return json.loads(request.body)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error", "input": {}}
+        raise _Answer(_detail(422, [{**error, "ctx": {"error": exc.msg}}])) from None
+    except Exception:  # bad UTF-8, too deep: FastAPI's catch-all
+        raise _Answer(_detail(400, "There was an error parsing the body")) from None
 
 
-def _validation_error(kind: str, loc: list[Any], msg: str) -> Response:
-    # FastAPI's shape, minus "input": the body is never reflected back
-    return _detail(422, [{"type": kind, "loc": loc, "msg": msg}])
+def _validate(model: type[M], body: Any) -> M:
+    """fastapi/dependencies/utils.py request_body_to_args + fastapi/_compat/v2.py ModelField.validate."""
+    if body is None:  # no body, or JSON null: get_missing_field_error(("body",))
+        raise _Answer(_detail(422, [{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]))
+    try:
+        return model.model_validate(body, from_attributes=True)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ["body", *error["loc"]]} for error in exc.errors(include_url=False)]
+        try:  # fastapi/exception_handlers.py: jsonable_encoder(exc.errors()); bytes input must be UTF-8 there too
+            raise _Answer(_detail(422, to_jsonable_python(errors, fallback=str))) from None
+        except ValueError:
+            raise _Answer(Response(500, INTERNAL_ERROR)) from None
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# -- catalog ------------------------------------------------------------------------------------
+def _catalog_entry(name: str, slug: str, publisher: str, version: str, ready: bool) -> dict[str, Any]:
+    # Stable ids, so a session's active_ruleset_ids survive a mode change. license_type as seed_catalog.py sets it
+    return {
+        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"arbiter-sandbox/catalog/{slug}")),
+        "game_name": name,
+        "game_slug": slug,
+        "publisher_name": publisher,
+        "version": version,
+        "status": "READY" if ready else "UPLOAD_REQUIRED",
+        "license_type": "PROPRIETARY",
+        "attribution_text": None,
+    }
+
+
+def _catalog(modes: dict[str, Any]) -> list[dict[str, Any]]:
+    """The official rulesets: the seed, READY where the game is in ``ready_games``, plus any other ready game."""
+    if modes["catalog_empty"]:
+        return []
+    ready = {game.lower() for game in modes["ready_games"]}
+    entries = [_catalog_entry(n, s, p, v, n.lower() in ready) for n, s, p, v in SEED_CATALOG]
+    for game in modes["ready_games"]:
+        if game.lower() not in {e["game_name"].lower() for e in entries}:
+            slug = re.sub(r"[^a-z0-9]+", "-", game.lower()).strip("-") or "game"
+            # "Community Catalog" is the publisher seed_catalog.py upserts; version "1.0" is its default
+            entries.append(_catalog_entry(game, slug, "Community Catalog", "1.0", True))
+    # gndumbri/arbiter-ai backend/app/api/routes/catalog.py: chat-ready statuses first, then by game name
+    return sorted(entries, key=lambda e: (e["status"] not in READY_STATUSES, e["game_name"]))
+
+
+def _verdict(game: str) -> dict[str, Any]:
+    """A JudgeVerdict (schemas.py) as the mock providers would give it; the wording is the stand-in's own."""
+    citation = {"source": f"{game} rulebook", "page": 1, "section": None, "snippet": "Sandbox rule text."}
+    return {
+        "verdict": f"Sandbox ruling for {game}: follow the rulebook section cited.",
+        "reasoning_chain": "Matched the question to the cited rule.",
+        "confidence": 0.9,
+        "confidence_reason": "Answered from an official ruleset.",
+        "citations": [{**citation, "is_official": True}],
+        "conflicts": None,
+        "follow_up_hint": None,
+        "query_id": str(uuid.uuid4()),
+        "model": "mock-llm-v1",  # backend/app/core/providers/mock_llm.py: the LLM_PROVIDER=mock model name
+    }
+
+
+# -- the server ---------------------------------------------------------------------------------
+@dataclass
+class Modes:
+    health_status: int = 200  # not 200: /health answers it, as something in front of the app would (e.g. the ALB)
+    reject_tokens: bool = False
+    delay_ms: int = 0
+    down: bool = False
+    error_routes: list[str] = field(default_factory=list)
+    database_up: bool = True
+    redis_up: bool = True
+    catalog_empty: bool = False  # a fresh environment before `python -m scripts.seed_catalog`
+    ready_games: list[str] = field(default_factory=lambda: list(DEFAULT_READY_GAMES))
+    tier: str = "FREE"  # every signed-in user's subscription tier
+    app_env: str = "development"  # the backend's APP_ENV
+
+
+def _is_list_of(value: Any, check: Callable[[str], bool]) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and check(v) for v in value)
+
+
+# Each mode's check and the error it raises; anything a test could misuse is refused
+_MODE_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "health_status": (lambda v: type(v) is int and 100 <= v <= 599, "an HTTP status code"),
+    "delay_ms": (lambda v: type(v) in (int, float) and 0 <= v <= 120_000, "a number between 0 and 120000"),
+    "error_routes": (lambda v: _is_list_of(v, lambda r: r.startswith("/")), "a list of paths starting with /"),
+    "ready_games": (lambda v: _is_list_of(v, lambda g: bool(g.strip())), "a list of game names"),
+    "tier": (lambda v: v in ("FREE", "PRO"), "FREE or PRO"),
+    "app_env": (lambda v: isinstance(v, str), "a string"),
+    **{
+        flag: ((lambda v: isinstance(v, bool)), "a boolean")
+        for flag in ("reject_tokens", "down", "database_up", "redis_up", "catalog_empty")
+    },
+}
+
+
+def _validated_modes(current: Modes, changes: dict[str, Any]) -> Modes:
+    """Apply ``changes`` to a copy of ``current``; raise ValueError on anything invalid or unknown."""
+    unknown = set(changes) - set(asdict(current))
+    if unknown:
+        raise ValueError(f"unknown mode(s): {', '.join(sorted(unknown))}")
+    for name, value in changes.items():
+        check, expected = _MODE_CHECKS[name]
+        if not check(value):
+            raise ValueError(f"{name} must be {expected}")
+    copied = {k: list(v) if isinstance(v, list) else v for k, v in changes.items()}
+    if "delay_ms" in copied:
+        copied["delay_ms"] = int(copied["delay_ms"])
+    lists = {"error_routes": list(current.error_routes), "ready_games": list(current.ready_games)}
+    return replace(current, **{**lists, **copied})
 
 
 class ArbiterApiStandIn(StandInServer):
@@ -225,17 +254,23 @@ class ArbiterApiStandIn(StandInServer):
         self._initial_secrets = (nextauth_secret, webhook_secret)
         self._nextauth_secret = nextauth_secret
         self._webhook_secret = webhook_secret
-        # Guards modes, secrets and received events. Held only to copy state, never while sleeping or
-        # serving, so that delayed requests really overlap.
+        self.clock: Callable[[], float] = time.time  # tests may move time (expiry, UTC day rollover)
+        # Guards modes, secrets and the app's data. Held only to copy or update state, never while sleeping,
+        # so that delayed requests really overlap.
         self._state_lock = threading.Lock()
         self._modes = Modes()
         self.webhook_events: list[dict[str, Any]] = []
+        self.accounts = Accounts()  # the users table
+        self._sessions: dict[str, dict[str, Any]] = {}  # the sessions table, by id
+        self._session_counters: dict[tuple[str, str], list[float]] = {}  # Redis rate:session:{user}:{day} -> [n, exp]
+        self._queries: dict[str, list[float]] = {}  # query_audit_log: user id -> created_at of each success
         self._routes: dict[str, dict[str, Handler]] = {
             "/health": {"GET": self._health},
             "/": {"GET": self._frontend},
             "/api/v1/catalog/": {"GET": self._catalog},
-            "/api/v1/auth/me": {"GET": self._me},
-            "/api/v1/query": {"POST": self._query},
+            "/api/v1/users/me": {"GET": self._me},
+            "/api/v1/sessions": {"POST": self._create_session},
+            "/api/v1/judge": {"POST": self._judge},
             "/api/v1/billing/webhooks/stripe": {"POST": self._stripe_webhook},
         }
 
@@ -262,10 +297,14 @@ class ArbiterApiStandIn(StandInServer):
             self._webhook_secret = webhook_secret
 
     def reset(self) -> None:
+        """Forget users, sessions, counters, received events and modes; restore the secrets and the clock."""
         with self._state_lock:
             self._modes = Modes()
             self._nextauth_secret, self._webhook_secret = self._initial_secrets
-            self.webhook_events.clear()
+            self.clock = time.time
+            for table in (self.webhook_events, self._sessions, self._session_counters, self._queries):
+                table.clear()
+        self.accounts.clear()
         super().reset()
 
     def control(self, request: Request) -> Response:
@@ -301,7 +340,7 @@ class ArbiterApiStandIn(StandInServer):
             self.set_webhook_secret(data["webhook_secret"])
         return Response(200, {"ok": True, "updated": sorted(data)})
 
-    # -- app -----------------------------------------------------------------------------------
+    # -- dispatch ------------------------------------------------------------------------------
     def fault_response(self, fault: Fault, request: Request) -> Response:
         if fault.kind == "throttle":
             return _detail(429, fault.message, {"Retry-After": "1"})
@@ -312,21 +351,24 @@ class ArbiterApiStandIn(StandInServer):
         if modes["delay_ms"]:
             time.sleep(modes["delay_ms"] / 1000.0)  # in this request's own thread, no lock held
         if modes["down"]:
-            return _detail(503, "Service Unavailable")
+            return _detail(503, "Service Unavailable")  # nothing healthy behind the ALB
         if any(fnmatch.fnmatchcase(request.path, pattern) for pattern in modes["error_routes"]):
-            return _detail(500, "Internal Server Error")
+            return Response(500, INTERNAL_ERROR)  # an unhandled exception, answered by ErrorHandlerMiddleware
         methods = self._routes.get(request.path)
         if methods is None:
             return self._redirect_slash(request) or _detail(404, "Not Found")
-        # Starlette serves HEAD wherever it serves GET
+        # Starlette serves HEAD wherever it serves GET, and says so in Allow
         method = "GET" if request.method == "HEAD" and "GET" in methods else request.method
         if method not in methods:
-            allow = ", ".join(sorted(methods))
-            return _detail(405, "Method Not Allowed", {"Allow": allow})
-        return methods[method](request)
+            allow = sorted({*methods, "HEAD"} if "GET" in methods else methods)
+            return _detail(405, "Method Not Allowed", {"Allow": ", ".join(allow)})
+        try:
+            return methods[method](request)
+        except _Answer as answer:
+            return answer.response
 
     def _redirect_slash(self, request: Request) -> Response | None:
-        """FastAPI's redirect_slashes: 307 (method kept) to the path with the trailing slash toggled."""
+        """Starlette's redirect_slashes (FastAPI's default; main.py keeps it): 307 to the other spelling."""
         if request.path == "/":
             return None
         other = request.path[:-1] if request.path.endswith("/") else request.path + "/"
@@ -338,82 +380,149 @@ class ArbiterApiStandIn(StandInServer):
             location += "?" + urlencode(request.query)
         return Response(307, None, headers={"Location": location})
 
-    def _authenticate(self, request: Request) -> dict[str, Any] | Response:
-        """The token's claims, or the 401 to send. Reasons are fixed strings: the token is never echoed."""
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
-            return _unauthorized("Missing bearer token")
+    def _signed_in(self, request: Request) -> dict[str, Any]:
+        """gndumbri/arbiter-ai backend/app/api/deps.py get_current_user: the user, with tier and role."""
         with self._state_lock:
-            secret, reject = self._nextauth_secret, self._modes.reject_tokens
-        if reject:
-            return _unauthorized("Token rejected")
+            secret, reject, tier = self._nextauth_secret, self._modes.reject_tokens, self._modes.tier
         try:
-            return verify_token(token, secret)
-        except TokenError as exc:
-            return _unauthorized(str(exc))
+            claims = authenticate(request.headers.get("authorization"), secret, reject, self.clock())
+            return {**self.accounts.sign_in(claims), "tier": tier, "role": "USER"}
+        except AuthFailure as failure:
+            raise _Answer(Response(failure.status, failure.body)) from None
 
+    # -- routes --------------------------------------------------------------------------------
     def _health(self, request: Request) -> Response:
-        status = self.mode()["health_status"]
-        return Response(status, {"status": "ok" if status == 200 else "unhealthy"})
+        modes = self.mode()
+        if modes["health_status"] != 200:
+            # Not the app's answer (health.py never changes its status): something in front of it, e.g. the ALB,
+            # answering with a page of its own, so there is no JSON body to read a reason from
+            status = modes["health_status"]
+            phrase = {s.value: s.phrase for s in HTTPStatus}.get(status, "Error")
+            return Response(status, f"<html><body><h1>{status} {phrase}</h1></body></html>", content_type="text/html")
+        # gndumbri/arbiter-ai backend/app/api/routes/health.py: always 200; "degraded" unless both are connected
+        database = "connected" if modes["database_up"] else "disconnected"
+        redis = "connected" if modes["redis_up"] else "disconnected"
+        status = "healthy" if modes["database_up"] and modes["redis_up"] else "degraded"
+        return Response(200, {"status": status, "database": database, "redis": redis, "version": "0.1.0"})
 
     def _frontend(self, request: Request) -> Response:
         return Response(200, FRONTEND_HTML, content_type="text/html; charset=utf-8")
 
     def _catalog(self, request: Request) -> Response:
-        return Response(200, {"items": CATALOG, "total": len(CATALOG)})
+        # gndumbri/arbiter-ai backend/app/api/routes/catalog.py: public; ?search= matches the game name, the
+        # publisher display name or the publisher's name (Community Catalog for seeded rows), case-insensitively
+        entries = _catalog(self.mode())
+        search = (request.query.get("search") or "").lower()
+        if search:
+            entries = [
+                e for e in entries if search in f"{e['game_name']}\0{e['publisher_name']}\0community catalog".lower()
+            ]
+        return Response(200, entries)
 
     def _me(self, request: Request) -> Response:
-        claims = self._authenticate(request)
-        if isinstance(claims, Response):
-            return claims
-        return Response(200, {"id": claims["sub"], "email": claims["email"]})
+        user = self._signed_in(request)
+        # gndumbri/arbiter-ai backend/app/api/routes/users.py ProfileResponse (no tier in it)
+        body = {"id": user["id"], "email": user["email"], "name": user["name"], "role": user["role"]}
+        return Response(200, {**body, "default_ruling_privacy": "PRIVATE"})
 
-    def _query(self, request: Request) -> Response:
-        claims = self._authenticate(request)  # FastAPI resolves the auth dependency before the body
-        if isinstance(claims, Response):
-            return claims
-        try:
-            body = json.loads(request.body) if request.body else None
-        except ValueError:
-            return _validation_error("json_invalid", ["body", 0], "JSON decode error")
-        if not isinstance(body, dict):
-            return _validation_error("model_attributes_type", ["body"], "Input should be a valid dictionary")
-        if "query" not in body:
-            return _validation_error("missing", ["body", "query"], "Field required")
-        query = body["query"]
-        if not isinstance(query, str):
-            return _validation_error("string_type", ["body", "query"], "Input should be a valid string")
-        if not query.strip():
-            return _validation_error(
-                "string_too_short", ["body", "query"], "String should have at least 1 character"
+    def _create_session(self, request: Request) -> Response:
+        raw = _read_body(request)
+        user = self._signed_in(request)  # FastAPI solves the auth dependency before it validates the body
+        body = _validate(SessionCreate, raw)
+        now = self.clock()
+        modes = self.mode()
+        # gndumbri/arbiter-ai backend/app/api/routes/sessions.py: the daily limit is counted first, so a request
+        # refused below still counts. rate_limit.py: INCR rate:session:{user}:{UTC day}, EXPIRE 86400 on the first
+        # hit, 429 once the count passes the limit; a Redis error fails open (no count at all)
+        if modes["redis_up"]:
+            with self._state_lock:
+                counter = self._session_counters.setdefault((user["id"], _utc(now).strftime("%Y-%m-%d")), [0, 0.0])
+                if counter[0] and now >= counter[1]:
+                    counter[:] = [0, 0.0]  # Redis expired the key
+                counter[0] += 1
+                if counter[0] == 1:
+                    counter[1] = now + 86400
+                count, ttl = counter[0], int(counter[1] - now + 0.5)  # Redis TTL rounds to whole seconds
+            limit = SESSION_LIMITS[user["tier"]]
+            if count > limit:
+                message = f"You've created {limit} sessions today. Upgrade to Pro for more!"
+                detail = {"code": "RATE_LIMITED", "message": message, "remaining": 0, "limit": limit}
+                return _detail(429, {**detail, "reset_seconds": ttl, "category": "session"})
+        active: list[str] | None = None
+        if body.active_ruleset_ids:  # sessions.py: each must be a READY official ruleset of a verified publisher
+            requested = list(dict.fromkeys(str(rid) for rid in body.active_ruleset_ids))
+            ready = {e["id"] for e in _catalog(modes) if e["status"] in READY_STATUSES}
+            active = [rid for rid in requested if rid in ready]
+            if len(active) != len(requested):
+                return _detail(
+                    422,
+                    "One or more selected catalog rulesets are unavailable. Choose a READY game "
+                    "from the Armory and try again.",
+                )
+        created = _utc(now)
+        session = {
+            "id": str(uuid.uuid4()),
+            "user_id": user["id"],
+            "game_name": body.game_name,
+            "persona": body.persona,
+            "system_prompt_override": body.system_prompt_override,
+            "active_ruleset_ids": active,
+            "created_at": created,
+            "expires_at": created + timedelta(hours=24 if user["tier"] == "FREE" else 24 * 30),  # FREE 24 h
+        }
+        with self._state_lock:
+            self._sessions[session["id"]] = session
+        return Response(201, to_jsonable_python(session))  # SessionRead: uuids as strings, datetimes ISO 8601 "Z"
+
+    def _judge(self, request: Request) -> Response:
+        raw = _read_body(request)
+        user = self._signed_in(request)
+        body = _validate(JudgeQuery, raw)
+        now = self.clock()
+        modes = self.mode()
+        # gndumbri/arbiter-ai backend/app/api/routes/judge.py, in its order: 404, 410, 409, then the quota
+        with self._state_lock:
+            session = self._sessions.get(str(body.session_id))
+        if session is None or session["user_id"] != user["id"]:
+            return _detail(404, "Session not found.")
+        if session["expires_at"] < _utc(now):
+            return _detail(410, "Session has expired. Create a new session to continue.")
+        # Namespaces: the session's READY official rulesets (filtered by ruleset_ids when given; the stand-in has no
+        # uploads), else (no ruleset_ids) a READY official ruleset whose game name matches the session's
+        ready = [e for e in _catalog(modes) if e["status"] in READY_STATUSES]
+        requested = {str(rid) for rid in body.ruleset_ids} if body.ruleset_ids else None
+        namespaces = [e["id"] for e in ready if e["id"] in (session["active_ruleset_ids"] or [])]
+        namespaces = [ns for ns in namespaces if requested is None or ns in requested]
+        if not namespaces and not body.ruleset_ids:
+            wanted = session["game_name"].strip().lower()
+            namespaces = [e["id"] for e in ready if e["game_name"].lower() == wanted][:1]
+        if not namespaces:
+            return _detail(
+                409,
+                f"No ready rules found for '{session['game_name']}'. Upload a rulebook or choose a READY Armory title.",
             )
-        return Response(
-            200,
-            {
-                "answer": f"Sandbox answer to: {query.strip()}",
-                "sources": [{"id": item["id"], "title": item["name"]} for item in CATALOG[:2]],
-                "query_id": f"q_{uuid.uuid4().hex}",
-            },
-        )
+        limit = QUERY_LIMITS[user["tier"]]
+        start_of_day = _utc(now).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        with self._state_lock:
+            history = self._queries.setdefault(user["id"], [])
+            usage = sum(1 for created in history if created >= start_of_day)
+            if limit != -1 and usage >= limit:
+                return _detail(
+                    429, f"Daily query limit reached ({usage}/{limit}). Upgrade to Pro for unlimited queries."
+                )
+            history.append(now)  # only a successful adjudication writes its audit row
+        return Response(200, _verdict(body.game_name or session["game_name"]))
 
     def _stripe_webhook(self, request: Request) -> Response:
+        """gndumbri/arbiter-ai backend/app/api/routes/billing.py stripe_webhook (no JWT: Stripe calls it)."""
         with self._state_lock:
-            secret = self._webhook_secret
-        if not secret:
-            return _detail(400, "Webhook signing secret not configured")
-        header = request.headers.get("stripe-signature")
-        if not header:
-            return _detail(400, "Missing Stripe-Signature header")
+            secret, production = self._webhook_secret, self._modes.app_env == "production"
         try:
-            _verify_stripe(header, request.body, secret, time.time())
-        except ValueError as exc:
-            return _detail(400, f"Invalid signature: {exc}")
-        try:
-            event = json.loads(request.body)
-        except ValueError:
-            return _detail(400, "Invalid payload")
-        if isinstance(event, dict):
-            with self._state_lock:
-                self.webhook_events.append({"id": event.get("id"), "type": event.get("type")})
+            event = stripe_event(
+                request.body, request.headers.get("stripe-signature"), secret, production, self.clock()
+            )
+        except AuthFailure as failure:
+            return Response(failure.status, failure.body)
+        with self._state_lock:
+            self.webhook_events.append({"id": event.get("id"), "type": event.get("type")})
         return Response(200, {"received": True})

@@ -143,9 +143,23 @@ class LocalSandbox:
             self.pg_dir = tempfile.mkdtemp(prefix="arbiter-ops-pg-")
             self.pg = pgserver.get_server(self.pg_dir, cleanup_mode="delete")
             self.database_url = self.pg.get_uri()
+            self._migrated_schema()
         except Exception as exc:  # the rest of the sandbox still works; say so up front
             reason = f"{type(exc).__name__}: {exc}"
             self.problems.append(f"PostgreSQL did not start: {reason}; migrate --preflight will fail")
+
+    def _migrated_schema(self) -> None:
+        """The part of the app's schema that `migrate` checks after `alembic upgrade head`: the sandbox's one-off
+        tasks do not run the real migrations, so its database starts as they leave it (gndumbri/arbiter-ai
+        backend/alembic/versions/d1e2f3a4b5c6_add_pgvector_and_rule_chunks.py: rule_chunks.embedding vector(1024))."""
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS rule_chunks (id bigserial PRIMARY KEY, chunk_text text, "
+                "embedding vector(1024))"
+            )
 
     def _seed(self) -> None:
         from arbiter_sandbox.seed import SeedInputs, seed

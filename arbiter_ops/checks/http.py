@@ -25,6 +25,7 @@ from arbiter_ops.checks.base import (
     Outcome,
     failed,
     passed,
+    warned,
 )
 from arbiter_ops.core.aws import error_code
 from arbiter_ops.core.errors import ExternalError
@@ -109,12 +110,30 @@ def _transport_reason(exc: Exception) -> str:
 
 
 def _reason(response: httpx.Response) -> str:
-    """The app's own short reason for an error (FastAPI's ``{"detail": ...}``), if it gave one."""
+    """The app's own short reason for an error, from each shape the real backend answers
+    (gndumbri/arbiter-ai): ``{"detail": "..."}`` (HTTPException), ``{"detail": {"code", "message"}}`` (auth and rate
+    limits, api/deps.py and api/rate_limit.py), ``{"detail": [{"loc", "msg"}, ...]}`` (FastAPI's 422) and
+    ``{"error": {"code", "message"}}`` (the 500 of api/middleware.py, the per-IP 429)."""
     try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return ""
-    return f" ({detail[:BODY_REASON_CHARS]})" if isinstance(detail, str) and detail else ""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail", body.get("error"))
+    if isinstance(detail, dict):
+        code, message = detail.get("code"), detail.get("message")
+        text = ": ".join(str(x) for x in (code, message) if x)
+    elif isinstance(detail, list):
+        problems = [
+            f"{'.'.join(str(p) for p in item.get('loc', []) if p != 'body')}: {item.get('msg')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
+        text = "; ".join(problems)
+    else:
+        text = detail if isinstance(detail, str) else ""
+    return f" ({text[:BODY_REASON_CHARS]})" if text else ""
 
 
 def _not_ok(method: str, path: str, answer: Answer) -> str:
@@ -146,11 +165,21 @@ def _json(response: httpx.Response) -> Any:
 
 
 def http_health(run: CheckRun) -> Outcome:
+    """200 **and** `status: healthy`: the real backend answers 200 with `degraded` when its database or Redis is
+    down (gndumbri/arbiter-ai backend/app/api/routes/health.py)."""
     path = run.ctx.config.smoke.health_path
     answer = _request(run, "GET", path)
     if answer.response.status_code != 200:
         return failed(_not_ok("GET", path, answer))
-    return passed(_ok_detail("GET", path, answer))
+    body = _json(answer.response)
+    status = body.get("status") if isinstance(body, dict) else None
+    if status != "healthy":
+        parts = [f"{k} {body[k]}" for k in ("database", "redis") if isinstance(body, dict) and k in body]
+        parts = [p for p in parts if not p.endswith(" connected")]
+        said = f"status {status!r}" if isinstance(status, str) else "no status"
+        down = f": {', '.join(parts)}" if parts else ""
+        return failed(f"GET {path} answered 200 with {said}{down}")
+    return passed(_ok_detail("GET", path, answer, " healthy"))
 
 
 def http_catalog(run: CheckRun) -> Outcome:
@@ -158,10 +187,19 @@ def http_catalog(run: CheckRun) -> Outcome:
     answer = _request(run, "GET", path)
     if answer.response.status_code != 200:
         return failed(_not_ok("GET", path, answer))
-    if _json(answer.response) is None:
+    data = _json(answer.response)
+    if data is None:
         kind = answer.response.headers.get("content-type", "no content type")
         return failed(f"GET {path} answered 200 but not JSON ({kind}): is /api/* routed to the frontend?")
-    return passed(_ok_detail("GET", path, answer, " with JSON"))
+    if not isinstance(data, list):  # the real route's response_model is list[CatalogEntry] (routes/catalog.py)
+        return failed(f"GET {path} answered 200 with a JSON {type(data).__name__}, not the catalog's list")
+    if not data:
+        env = run.ctx.env_name
+        return failed(
+            f"GET {path} answered an empty catalog: seed it with "
+            f"`arbiter-ops --env {env} run backend -- python -m scripts.seed_catalog`"
+        )
+    return passed(_ok_detail("GET", path, answer, f" with {len(data)} game(s)"))
 
 
 # -- signed in ---------------------------------------------------------------------------------
@@ -174,7 +212,7 @@ def smoke_token(run: CheckRun) -> str:
         ctx = run.ctx
         smoke = ctx.config.smoke
         secret = _nextauth_secret(run)
-        token = mint_hs256(secret, smoke.identity_sub, smoke.identity_email, ttl_s=TOKEN_TTL_S)
+        token = mint_hs256(secret, smoke.identity_sub, smoke.identity_email, smoke.identity_name, ttl_s=TOKEN_TTL_S)
         REDACTOR.add(token)
         return token
 
@@ -212,23 +250,51 @@ def _refused(path: str, method: str, answer: Answer, run: CheckRun) -> str:
 
 
 def http_sign_in(run: CheckRun) -> Outcome:
+    """GET /api/v1/users/me with the token (routes/users.py; the first call creates the smoke identity's user)."""
     smoke = run.ctx.config.smoke
     path = smoke.sign_in_path
     answer = _request(run, "GET", path, token=smoke_token(run))
     if answer.response.status_code != 200:
         return failed(_refused(path, "GET", answer, run))
-    return passed(_ok_detail("GET", path, answer, f" for {smoke.identity_email}"))
+    data = _json(answer.response)
+    email = data.get("email") if isinstance(data, dict) else None
+    return passed(_ok_detail("GET", path, answer, f" for {email}" if isinstance(email, str) else " (no email)"))
 
 
 def http_query(run: CheckRun) -> Outcome:
+    """A ruling, as a user gets one: POST /api/v1/sessions {game_name} -> 201 {id}, then POST /api/v1/judge
+    {session_id, query} -> 200 {verdict} (routes/sessions.py, routes/judge.py). Each run writes one query audit
+    row and, in production, makes one paid model call; a FREE identity may make 5 a day."""
     smoke = run.ctx.config.smoke
-    path = smoke.query_path
-    answer = _request(run, "POST", path, token=smoke_token(run), body={"query": smoke.query_text})
+    token = smoke_token(run)
+    created = _request(run, "POST", smoke.sessions_path, token=token, body={"game_name": smoke.game_name})
+    if created.response.status_code != 201:
+        return _query_refused(run, "POST", smoke.sessions_path, created)
+    session = _json(created.response)
+    session_id = session.get("id") if isinstance(session, dict) else None
+    if not isinstance(session_id, str):
+        return failed(f"POST {smoke.sessions_path} answered 201 without a session id")
+    body = {"session_id": session_id, "query": smoke.query}
+    answer = _request(run, "POST", smoke.judge_path, token=token, body=body)
+    if answer.response.status_code == 409:  # no READY ruleset for the game: nothing to answer from, app not broken
+        return warned(f"{_not_ok('POST', smoke.judge_path, answer)}: no ruleset of {smoke.game_name!r} is ready yet")
     if answer.response.status_code != 200:
-        return failed(_refused(path, "POST", answer, run))
+        return _query_refused(run, "POST", smoke.judge_path, answer)
     data = _json(answer.response)
-    text = data.get("answer") if isinstance(data, dict) else None
-    if not isinstance(text, str) or not text.strip():
-        what = "no JSON" if data is None else "an empty or missing answer"
-        return failed(f"POST {path} answered 200 with {what}")
-    return passed(_ok_detail("POST", path, answer, f" with a {len(text)}-character answer"))
+    verdict = data.get("verdict") if isinstance(data, dict) else None
+    if not isinstance(verdict, str) or not verdict.strip():
+        what = "no JSON" if data is None else "an empty or missing verdict"
+        return failed(f"POST {smoke.judge_path} answered 200 with {what}")
+    model = data.get("model") if isinstance(data, dict) else None
+    extra = f" with a {len(verdict)}-character verdict" + (f" from {model}" if isinstance(model, str) else "")
+    return passed(_ok_detail("POST", smoke.judge_path, answer, extra))
+
+
+def _query_refused(run: CheckRun, method: str, path: str, answer: Answer) -> Outcome:
+    reason = _refused(path, method, answer, run)
+    if answer.response.status_code == 429:
+        reason += (
+            f": the smoke identity {run.ctx.config.smoke.identity_email} hit its tier's daily limit (FREE: 10 "
+            "sessions, 5 queries per UTC day); give it a PRO subscription, or `--skip http-query`"
+        )
+    return failed(reason)

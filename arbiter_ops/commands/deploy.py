@@ -255,12 +255,11 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, skip: b
     if "backend" not in plan.services:
         pipe.skip("migrate", "the backend is not part of this deploy")
         return
-    from arbiter_ops.db.migrations import record_migration, run_migration
+    from arbiter_ops.db.migrations import migrate_and_verify
 
     with pipe.step("migrate") as step:
-        result = run_migration(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
+        result = migrate_and_verify(ctx, plan.arns["backend"], MIGRATION_COMMAND, timeout, on_log=ctx.output.info)
         outcome.migrated = True
-        record_migration(ctx, result)
         step.detail = f"{result.verdict}: {result.reason}"
         if not result.ok:
             raise Refused(f"migration failed: {result.reason}; no service was changed", code="migration-failed")

@@ -75,34 +75,9 @@ def _argv(command: str | None) -> list[str]:
 
 
 # -- the database URL --------------------------------------------------------------------------
-def database_url_from_secret(ctx: Context) -> tuple[str, str]:
-    """(DATABASE_URL from the environment's secret, where it came from). Refused (1) when the secret or key
-    is missing, ExternalError (3) when AWS refuses to answer."""
-    from botocore.exceptions import ClientError
-
-    from arbiter_ops.core.aws import error_code
-    from arbiter_ops.db.migrations import BACKEND
-    from arbiter_ops.secrets.store import read_key
-
-    key = ctx.config.service(BACKEND).secrets.get("DATABASE_URL", "DATABASE_URL")
-    source = f"{key} from secret {ctx.secret_id}"
-    try:
-        value = read_key(ctx.client("secretsmanager"), ctx.secret_id, key)
-    except ClientError as exc:
-        code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            raise Refused(
-                f"secret {ctx.secret_id} not found", hint="pass --database-url, or create the secret (guide Step 1d)"
-            ) from None
-        raise ExternalError(f"cannot read secret {ctx.secret_id}: AWS answered {code or 'an error'}") from None
-    if value is None:
-        raise Refused(
-            f"secret {ctx.secret_id} has no {key} key", hint="`arbiter-ops check-secrets` lists what is missing"
-        )
-    return value, source
-
-
 def _resolve_url(ctx: Context, explicit: str | None) -> tuple[str, str]:
+    from arbiter_ops.db.migrations import database_url_from_secret
+
     return (explicit, "--database-url") if explicit else database_url_from_secret(ctx)
 
 
@@ -175,10 +150,11 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.core.polling import PollPolicy
     from arbiter_ops.core.redact import REDACTOR
-    from arbiter_ops.db.migrations import BACKEND, MigrationTimeout, run_migration
+    from arbiter_ops.db.migrations import BACKEND, MigrationTimeout, run_migration, verify_schema
     from arbiter_ops.ecs.api import register_unless_identical
     from arbiter_ops.ecs.render import render_service, resolve_image_tag
     from arbiter_ops.ecs.taskdef import check_image_tag
+    from arbiter_ops.images.ecr import require_task_image
 
     poll = PollPolicy.from_env()  # bad input (exit 2) before any AWS call or prompt
     if image_tag:
@@ -188,7 +164,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
     ctx.confirm_production(f"run `{' '.join(argv)}` with {what}")
     tag = resolve_image_tag(ctx, BACKEND, image_tag)
     td = render_service(ctx, BACKEND, tag)
-    image = _require_image(ctx, td, tag)
+    image = require_task_image(ctx, td, ctx.config.service(BACKEND).container, tag)
     doc: dict[str, Any] = {"image_tag": tag, "image": image, "container_command": argv}
     checked = _preflight_before_migration(ctx, explicit_url)
     doc["preflight"] = checked
@@ -219,28 +195,13 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
         )
     except MigrationTimeout as exc:
         return _report(ctx, doc, exc.result, exit_code=3, error=exc)
+    if result.ok:  # exit 0 is not enough: the real app's pgvector revision once fell back to text and exited 0
+        schema = verify_schema(ctx, _resolve_url(ctx, explicit_url)[0] if checked["status"] != "skipped" else None)
+        ctx.output.info(f"  {schema.status:<5} {schema.id:<15} {schema.detail}")
+        doc["schema"] = {"status": schema.status, "detail": schema.detail}
+        if schema.status == "fail":
+            result.verdict, result.reason = "failed", schema.detail
     return _report(ctx, doc, result, exit_code=0 if result.ok else 1)
-
-
-def _require_image(ctx: Context, td: dict[str, Any], tag: str) -> str:
-    """The migration container's image; Refused (exit 1) when its tag is not in ECR."""
-    from arbiter_ops.db.migrations import BACKEND
-    from arbiter_ops.images.ecr import find_image, parse_image_uri
-
-    container = ctx.config.service(BACKEND).container
-    image = next((str(c.get("image")) for c in td["containerDefinitions"] if c.get("name") == container), "")
-    parsed = parse_image_uri(image)
-    if parsed is None:
-        ctx.output.detail(f"{image} is not an ECR image: its existence is not checked")
-        return image
-    repository, image_tag = parsed
-    if find_image(ctx, repository, image_tag) is None:
-        raise Refused(
-            f"image {repository}:{tag} does not exist in ECR",
-            hint="push it first (`arbiter-ops push`), or pass an existing --image-tag",
-            code="image-not-found",
-        )
-    return image
 
 
 def _refuse(ctx: Context, doc: dict[str, Any], message: str) -> int:

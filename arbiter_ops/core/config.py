@@ -17,10 +17,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from arbiter_ops.core.defaults import builtin_defaults
 from arbiter_ops.core.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "arbiter-ops.toml"
-LOCAL_ACCOUNT_ID = "123456789012"  # the sandbox's account (moto's default)
 
 
 def _account_id(value: str | None) -> str | None:
@@ -147,18 +147,30 @@ class ServiceConfig(Strict):
 
 
 class SmokeConfig(Strict):
+    # The real backend's routes (gndumbri/arbiter-ai backend/app/api/routes/: health, catalog, users, sessions,
+    # judge). A query is two calls: a session for `game_name`, then the judge's ruling on `query`.
     health_path: str = "/health"
     catalog_path: str = "/api/v1/catalog/"
-    sign_in_path: str = "/api/v1/auth/me"
-    query_path: str = "/api/v1/query"
-    query_text: str = "What is Arbiter AI?"
+    sign_in_path: str = "/api/v1/users/me"
+    sessions_path: str = "/api/v1/sessions"
+    judge_path: str = "/api/v1/judge"
+    # Not validated here: the backend validates them (1-200 and 1-500 characters) and its 422 says what is wrong.
+    game_name: str = "Catan"
+    query: str = "How many resource cards can a player hold when a 7 is rolled?"
     identity_sub: str = "arbiter-ops-smoke-test"
     identity_email: str = "smoke-test@arbiter-ai.com"
+    identity_name: str = "arbiter-ops smoke test"
     timeout: float = Field(default=10.0, gt=0)
     retries: int = Field(default=2, ge=0)
     follow_redirects: bool = False
     # Deadline of a check that talks to AWS (and Stripe): botocore's own retries finish well within it.
     aws_timeout: float = Field(default=60.0, gt=0)
+
+
+class MigrateConfig(Strict):
+    # Columns that must be of type vector once `alembic upgrade head` exits 0: the real app's pgvector revision
+    # once caught its own error and made rule_chunks.embedding text (queries then answer 500).
+    expect_vector_columns: list[str] = Field(default_factory=lambda: ["rule_chunks.embedding"])
 
 
 class Config(Strict):
@@ -173,6 +185,7 @@ class Config(Strict):
     state_table: str = "arbiter-ops-state"
     stripe: StripeConfig = Field(default_factory=StripeConfig)
     smoke: SmokeConfig = Field(default_factory=SmokeConfig)
+    migrate: MigrateConfig = Field(default_factory=MigrateConfig)
     environments: dict[str, EnvironmentConfig]
     services: dict[str, ServiceConfig]
     source: str = "built-in defaults"
@@ -203,104 +216,6 @@ class Config(Strict):
 
     def domain_of(self, env_name: str) -> str:
         return self.environment(env_name).domain or self.domain
-
-
-NODE_HEALTH_CHECK = (
-    "node -e \"fetch('http://localhost:{port}{path}').then((r)=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))\""
-)
-
-
-def builtin_defaults() -> dict[str, Any]:
-    """The guide's values (Steps 1, 3b, 3c and "Frontend Environment")."""
-    backend_env = {
-        "APP_MODE": "{app_mode}",
-        "APP_ENV": "{app_env}",
-        "AWS_REGION": "{region}",
-        "LLM_PROVIDER": "bedrock",
-        "EMBEDDING_PROVIDER": "bedrock",
-        "VECTOR_STORE_PROVIDER": "pgvector",
-        "RERANKER_PROVIDER": "flashrank",
-        "TRUSTED_PROXY_HOPS": "1",
-        "LOG_LEVEL": "INFO",
-    }
-    # Step 3c's five, plus what Step 1d stores and the go-live checklist requires. Never PINECONE_API_KEY.
-    backend_secrets = {
-        name: name
-        for name in (
-            "DATABASE_URL",
-            "REDIS_URL",
-            "NEXTAUTH_SECRET",
-            "STRIPE_SECRET_KEY",
-            "STRIPE_WEBHOOK_SECRET",
-            "STRIPE_PRICE_ID",
-            "ALLOWED_ORIGINS",
-            "APP_BASE_URL",
-        )
-    }
-    return {
-        "environments": {
-            "local": {
-                "app_mode": "sandbox",
-                "app_env": "development",
-                "account_id": LOCAL_ACCOUNT_ID,
-                "base_url": "http://localhost:3000",
-            },
-            "sandbox": {
-                "app_mode": "sandbox",
-                "app_env": "development",
-                "base_url": "https://sandbox.arbiter-ai.com",
-            },
-            "staging": {"app_mode": "sandbox", "app_env": "staging", "base_url": "https://staging.arbiter-ai.com"},
-            "production": {
-                "app_mode": "production",
-                "app_env": "production",
-                "base_url": "https://arbiter-ai.com",
-            },
-        },
-        "services": {
-            "backend": {
-                "family": "arbiter-backend",
-                "container": "backend",
-                "ecs_service": "backend",
-                "ecr_repository": "arbiter-ai/backend",
-                "template": "backend-task-definition.json.j2",
-                "cpu": 512,
-                "memory": 1024,
-                "port": 8000,
-                "health_check_path": "/health",
-                "desired_count": 2,
-                "context": "./backend",
-                "environment": backend_env,
-                "secrets": backend_secrets,
-                "required": [
-                    "NEXTAUTH_SECRET",
-                    "STRIPE_SECRET_KEY",
-                    "STRIPE_WEBHOOK_SECRET",
-                    "DATABASE_URL",
-                    "REDIS_URL",
-                ],
-            },
-            "frontend": {
-                "family": "arbiter-frontend",
-                "container": "frontend",
-                "ecs_service": "frontend",
-                "ecr_repository": "arbiter-ai/frontend",
-                "template": "frontend-task-definition.json.j2",
-                "cpu": 256,
-                "memory": 512,
-                "port": 3000,
-                "health_check_path": "/",
-                "health_check_command": NODE_HEALTH_CHECK,
-                "desired_count": 2,
-                "context": "./frontend",
-                "environment": {"AUTH_TRUST_HOST": "true", "NEXTAUTH_URL": "{base_url}", "NODE_ENV": "production"},
-                # AUTH_SECRET must equal the backend's NEXTAUTH_SECRET: same key. The frontend's DATABASE_URL
-                # is a plain postgresql:// URL (a Node driver cannot use the asyncpg form).
-                "secrets": {"AUTH_SECRET": "NEXTAUTH_SECRET", "DATABASE_URL": "FRONTEND_DATABASE_URL"},
-                "required": ["AUTH_SECRET", "DATABASE_URL"],
-            },
-        },
-    }
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

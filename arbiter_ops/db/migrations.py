@@ -1,96 +1,30 @@
-"""Alembic migrations as a one-off Fargate task: run it, follow its logs, wait for its verdict.
+"""Alembic migrations as a one-off Fargate task of the backend (:mod:`arbiter_ops.ecs.task`), and their record.
 
 Shared by `migrate` and by `deploy` (its migration gate), and by smoke-test's `migrations` check
 (:func:`last_migration`).
-
-- The task runs with the backend service's own network configuration (subnets, security groups): the
-  same network path to RDS as the app, so a migration that passes proves the app can reach the database.
-- Waiting is bounded (``timeout``) and adaptive (:class:`PollPolicy`, 1 s growing to 5 s): a 10-minute
-  migration costs ~130 DescribeTasks, not thousands. Every poll that sees the task started fetches at most
-  one page of its CloudWatch log stream from the last ``nextForwardToken``; once the task has STOPPED,
-  the remaining pages are read until the token repeats (CloudWatch's "end of stream"). Nothing is re-read.
-- The verdict: ok only for ``stopCode`` EssentialContainerExited with exit code 0 of the migration
-  container; TaskFailedToStart is a failure naming ECS's reason; a timeout stops the task and raises
-  :class:`MigrationTimeout` (an :class:`OpsTimeout`, exit 3) carrying the result.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import arn_name, call, error_code
-from arbiter_ops.core.errors import ExternalError, OpsTimeout, UsageError
+from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.errors import ExternalError, Refused
 from arbiter_ops.core.polling import PollPolicy
-from arbiter_ops.ecs.logs import LogFollower
+from arbiter_ops.db.preflight import Check
+from arbiter_ops.ecs.task import TaskResult, TaskTimeout, judge, run_task
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
 STARTED_BY = "arbiter-ops/migrate"
-STOP_REASON = "arbiter-ops migrate: timeout"
+STOP_REASON = f"{STARTED_BY}: timeout"
 DEFAULT_COMMAND = ("alembic", "upgrade", "head")
 BACKEND = "backend"
-FINAL_DRAIN_PAGES = 50  # bound on the pages read after the task stopped (50k lines)
-STOP_GRACE = 60.0  # after StopTask: Fargate sends SIGTERM, then SIGKILL after the 30 s stopTimeout
-HEARTBEAT_SECONDS = 30.0  # "still RUNNING" progress line when the status does not change
-Verdict = Literal["ok", "failed", "timeout"]
-
-
-@dataclass
-class MigrationResult:
-    task_definition: str
-    task_arn: str | None
-    verdict: Verdict
-    reason: str
-    exit_code: int | None = None
-    stop_code: str | None = None
-    stopped_reason: str | None = None
-    last_status: str | None = None
-    duration_ms: int = 0
-    log_tail: list[str] = field(default_factory=list)
-    log_stream: str | None = None
-    polls: int = 0
-    network_configuration: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.verdict == "ok"
-
-    def as_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class MigrationTimeout(OpsTimeout):
-    """The migration did not stop in time; the task was stopped. ``result`` says how far it got."""
-
-    def __init__(self, message: str, result: MigrationResult, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
-
-
-def backend_network_configuration(ctx: Context) -> dict[str, Any]:
-    """The backend service's awsvpc configuration, as RunTask takes it."""
-    from arbiter_ops.ecs.api import describe_services
-
-    cfg = ctx.config.service(BACKEND)
-    service = describe_services(ctx, [cfg]).get(cfg.ecs_service)
-    if service is None:
-        raise ExternalError(
-            f"the {cfg.ecs_service} service does not exist in cluster {ctx.env.cluster}",
-            hint="migrate runs with the backend service's network configuration: create the service first",
-            code="no-backend-service",
-        )
-    network = service.get("networkConfiguration") or {}
-    if not (network.get("awsvpcConfiguration") or {}).get("subnets"):
-        raise ExternalError(
-            f"the {cfg.ecs_service} service has no awsvpc network configuration",
-            hint="the guide's services are Fargate (awsvpc) services",
-            code="no-network-configuration",
-        )
-    return dict(network)
+MigrationResult = TaskResult
+MigrationTimeout = TaskTimeout
+__all__ = ["STARTED_BY", "STOP_REASON", "MigrationResult", "MigrationTimeout", "PollPolicy", "run_migration"]
 
 
 def run_migration(
@@ -99,191 +33,72 @@ def run_migration(
     command: list[str],
     timeout: float,
     on_log: Callable[[str], None],
-    *,
-    poll: PollPolicy | None = None,
-    on_progress: Callable[[str], None] | None = None,
-    task_definition: dict[str, Any] | None = None,
-) -> MigrationResult:
-    """Run ``command`` in the backend container of ``task_definition_arn`` as a one-off Fargate task and
-    wait until it stops. Log lines go to ``on_log`` as they arrive; status changes to ``on_progress``.
+    **kwargs: Any,
+) -> TaskResult:
+    """``command`` (``alembic upgrade head``) as a one-off task of the backend, started by arbiter-ops/migrate."""
+    return run_task(
+        ctx, BACKEND, task_definition_arn, command, timeout, on_log, started_by=STARTED_BY, what="the migration",
+        **kwargs,
+    )  # fmt: skip
 
-    Raises :class:`MigrationTimeout` (exit 3) after stopping the task if it runs longer than ``timeout``.
-    ``task_definition``: its content when the caller has it (saves a DescribeTaskDefinition).
-    """
-    from arbiter_ops.ecs.api import describe_task_definition
 
-    progress = on_progress or (lambda _message: None)
-    poll = poll or PollPolicy.from_env()
-    cfg = ctx.config.service(BACKEND)
-    ecs = ctx.client("ecs")
-    network = backend_network_configuration(ctx)
-    td = task_definition or describe_task_definition(ctx, task_definition_arn)
-    if td is None:
-        raise ExternalError(f"task definition {task_definition_arn} not found", code="no-task-definition")
-    container = _migration_container(td, cfg.container)
+def database_url_from_secret(ctx: Context) -> tuple[str, str]:
+    """(DATABASE_URL from the environment's secret, where it came from). Refused (1) when the secret or key
+    is missing, ExternalError (3) when AWS refuses to answer."""
+    from botocore.exceptions import ClientError
 
-    started = time.monotonic()
-    resp = call(
-        ecs.run_task,
-        cluster=ctx.env.cluster,
-        taskDefinition=task_definition_arn,
-        launchType="FARGATE",
-        count=1,
-        startedBy=STARTED_BY,
-        networkConfiguration=network,
-        overrides={"containerOverrides": [{"name": container["name"], "command": list(command)}]},
-    )
-    if not resp.get("tasks"):
-        failures = "; ".join(f"{f.get('reason')} ({f.get('arn', '')})" for f in resp.get("failures", []))
-        raise ExternalError(f"ECS did not start the migration task: {failures or 'no reason given'}")
-    task = resp["tasks"][0]
-    task_arn = str(task["taskArn"])
-    task_id = arn_name(task_arn)
-    logs = LogFollower.for_task(ctx, container, task_id, on_log)
-    progress(f"started task {task_id} ({' '.join(command)}) on {arn_name(task_definition_arn)}")
-    if logs is None:
-        progress(f"container {container['name']} has no awslogs configuration: its output cannot be followed")
+    from arbiter_ops.secrets.store import read_key
 
-    result = MigrationResult(
-        task_definition=task_definition_arn,
-        task_arn=task_arn,
-        verdict="failed",
-        reason="",
-        log_stream=logs.stream if logs else None,
-        network_configuration=network,
-    )
-    waiter = _TaskWaiter(ctx, task_arn, logs, result, progress)
+    key = ctx.config.service(BACKEND).secrets.get("DATABASE_URL", "DATABASE_URL")
+    source = f"{key} from secret {ctx.secret_id}"
     try:
-        stopped = waiter.wait(started + timeout, poll)
-        if stopped is None:
-            progress(f"timeout after {timeout:g} s: stopping task {task_id}")
-            call(ecs.stop_task, cluster=ctx.env.cluster, task=task_arn, reason=STOP_REASON)
-            stopped = waiter.wait(time.monotonic() + STOP_GRACE, poll)
-            if stopped is not None:
-                _judge(stopped, container["name"], result)
-            state = "stopped" if stopped is not None else f"asked to stop (still {result.last_status})"
-            result.verdict = "timeout"
-            result.reason = f"the migration did not finish within {timeout:g} s; task {task_id} {state}"
-            _close(result, started, logs)
-            raise MigrationTimeout(
-                result.reason, result, hint="raise --timeout, or read the task's log stream for where it hung"
-            )
-    except KeyboardInterrupt:
-        # Stopping a migration half-way is a decision for a human: leave it running and say how to stop it.
-        progress(
-            f"interrupted: task {task_id} keeps running in ECS; stop it with "
-            f"`aws ecs stop-task --cluster {ctx.env.cluster} --task {task_id}`"
+        value = read_key(ctx.client("secretsmanager"), ctx.secret_id, key)
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "ResourceNotFoundException":
+            raise Refused(
+                f"secret {ctx.secret_id} not found", hint="pass --database-url, or create the secret (guide Step 1d)"
+            ) from None
+        raise ExternalError(f"cannot read secret {ctx.secret_id}: AWS answered {code or 'an error'}") from None
+    if value is None:
+        raise Refused(
+            f"secret {ctx.secret_id} has no {key} key", hint="`arbiter-ops check-secrets` lists what is missing"
         )
-        raise
-    _judge(stopped, container["name"], result)
-    _close(result, started, logs)
+    return value, source
+
+
+def migrate_and_verify(
+    ctx: Context, task_definition_arn: str, command: list[str], timeout: float, on_log: Callable[[str], None]
+) -> TaskResult:
+    """deploy's migration gate: the migration task, then (exit 0 is not enough) the schema it must leave, then its
+    record. The result's verdict is "failed" when either fails."""
+    from arbiter_ops.core.errors import OpsError
+
+    result = run_migration(ctx, task_definition_arn, command, timeout, on_log)
+    if result.ok:  # the real app's pgvector revision once fell back to text and exited 0
+        try:
+            url: str | None = database_url_from_secret(ctx)[0]
+        except OpsError:
+            url = None  # not readable: the check says it did not look
+        schema = verify_schema(ctx, url)
+        on_log(f"{schema.status}: {schema.detail}")
+        if schema.status == "fail":
+            result.verdict, result.reason = "failed", schema.detail
+    record_migration(ctx, result)
     return result
 
 
-def _close(result: MigrationResult, started: float, logs: LogFollower | None) -> None:
-    result.duration_ms = int((time.monotonic() - started) * 1000)
-    result.log_tail = logs.tail() if logs else []
+def verify_schema(ctx: Context, database_url: str | None) -> Check:
+    """After a migration that exited 0: the columns `[migrate] expect_vector_columns` names are of type vector.
+    ``info`` (nothing checked) when there is no URL or the database cannot be reached from here."""
+    from arbiter_ops.db.preflight import vector_columns
 
-
-def _migration_container(td: dict[str, Any], name: str) -> dict[str, Any]:
-    """The configured backend container, else the first essential one: its exit code is the verdict."""
-    containers = td.get("containerDefinitions") or []
-    for c in containers:
-        if c.get("name") == name:
-            return dict(c)
-    for c in containers:
-        if c.get("essential", True):
-            return dict(c)
-    raise UsageError(f"task definition {td.get('taskDefinitionArn')} has no container {name!r}")
-
-
-def _judge(task: dict[str, Any], container_name: str, result: MigrationResult) -> None:
-    """Fill the verdict from the stopped task."""
-    container = next((c for c in task.get("containers", []) if c.get("name") == container_name), {})
-    exit_code = container.get("exitCode")
-    stop_code = task.get("stopCode")
-    stopped_reason = task.get("stoppedReason")
-    result.exit_code = int(exit_code) if exit_code is not None else None
-    result.stop_code = stop_code
-    result.stopped_reason = stopped_reason
-    result.last_status = task.get("lastStatus")
-    if stop_code == "TaskFailedToStart":
-        result.verdict = "failed"
-        result.reason = f"the task failed to start: {stopped_reason or container.get('reason') or 'no reason given'}"
-    elif exit_code == 0 and stop_code == "EssentialContainerExited":
-        result.verdict = "ok"
-        result.reason = "the migration exited 0"
-    elif exit_code is not None and exit_code != 0:
-        result.verdict = "failed"
-        result.reason = f"the migration exited {exit_code}"
-        if stop_code not in (None, "EssentialContainerExited"):
-            result.reason += f" ({stop_code}: {stopped_reason})"
-    else:
-        why = container.get("reason") or stopped_reason or "no reason given"
-        result.verdict = "failed"
-        result.reason = f"the task stopped ({stop_code or 'no stop code'}) without a successful exit: {why}"
-
-
-class _TaskWaiter:
-    """Polls one task until STOPPED or a deadline, following its logs, reporting status changes."""
-
-    def __init__(
-        self,
-        ctx: Context,
-        task_arn: str,
-        logs: LogFollower | None,
-        result: MigrationResult,
-        progress: Callable[[str], None],
-    ) -> None:
-        self.ctx = ctx
-        self.task_arn = task_arn
-        self.deadline = 0.0
-        self.logs = logs
-        self.result = result
-        self.progress = progress
-        self.started_at = time.monotonic()
-        self._last_report = self.started_at
-        self._seen_started = False
-
-    def wait(self, deadline: float, poll: PollPolicy) -> dict[str, Any] | None:
-        """The STOPPED task, or None at the deadline. Sleeps first: a task is never STOPPED at once."""
-        self.deadline = deadline
-        for interval in poll.intervals():
-            now = time.monotonic()
-            if now >= deadline:
-                return None
-            time.sleep(min(interval, deadline - now))
-            task = self._describe()
-            if task is None:
-                continue  # not visible yet (eventual consistency right after RunTask)
-            status = str(task.get("lastStatus"))
-            self._seen_started = self._seen_started or bool(task.get("startedAt")) or status == "RUNNING"
-            if status == "STOPPED":
-                if self.logs is not None and self._seen_started:
-                    self.logs.drain(FINAL_DRAIN_PAGES)
-                return task
-            if self.logs is not None and self._seen_started:
-                self.logs.drain(1)
-        return None  # unreachable: intervals() is endless
-
-    def _describe(self) -> dict[str, Any] | None:
-        resp = call(self.ctx.client("ecs").describe_tasks, cluster=self.ctx.env.cluster, tasks=[self.task_arn])
-        self.result.polls += 1
-        tasks = resp.get("tasks") or []
-        if not tasks:
-            return None
-        task = dict(tasks[0])
-        status = str(task.get("lastStatus"))
-        now = time.monotonic()
-        if status != self.result.last_status:
-            self.result.last_status = status
-            self._last_report = now
-            self.progress(f"task {status} ({now - self.started_at:.0f} s)")
-        elif now - self._last_report >= HEARTBEAT_SECONDS:
-            self._last_report = now
-            left = max(0.0, self.deadline - now)
-            self.progress(f"task still {status} ({now - self.started_at:.0f} s; giving up in {left:.0f} s)")
-        return task
+    columns = ctx.config.migrate.expect_vector_columns
+    if not columns:
+        return Check("vector-columns", "info", "not checked: [migrate] expect_vector_columns is empty")
+    if database_url is None:
+        return Check("vector-columns", "info", "not checked: no database URL")
+    return vector_columns(database_url, columns)
 
 
 def last_migration(ctx: Context) -> dict[str, Any] | None:
@@ -318,7 +133,7 @@ def last_migration(ctx: Context) -> dict[str, Any] | None:
     task = max(tasks, key=lambda t: t["createdAt"].timestamp() if t.get("createdAt") else 0.0)
     container_name = ctx.config.service(BACKEND).container
     result = MigrationResult(str(task.get("taskDefinitionArn")), task["taskArn"], verdict="ok", reason="")
-    _judge(task, container_name, result)
+    judge(task, container_name, result, "the migration")
     overrides = (task.get("overrides") or {}).get("containerOverrides", [])
     return {
         "task_arn": result.task_arn,

@@ -52,6 +52,8 @@ class PreflightResult:
     expected_major: int | None = None
     vector_available: str | None = None  # default_version in pg_available_extensions
     vector_installed: str | None = None  # extversion in pg_extension
+    role: str | None = None  # current_user
+    vector_right: str | None = None  # why this role may CREATE EXTENSION vector; None: it may not
     alembic_revision: str | None = None
     checks: list[Check] = field(default_factory=list)
 
@@ -158,6 +160,8 @@ def _inspect(conn: Any, result: PreflightResult) -> None:
     result.vector_available = row[0] if row else None
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
     result.vector_installed = row[0] if row else None
+    result.role = str(conn.execute("SELECT current_user").fetchone()[0])
+    result.vector_right = _extension_right(conn) if result.vector_available and not result.vector_installed else None
     # to_regclass follows search_path, as Alembic does with its default version_table_schema.
     if conn.execute("SELECT to_regclass('alembic_version')").fetchone()[0] is None:
         result.alembic_revision = None
@@ -185,9 +189,23 @@ def _judge(result: PreflightResult) -> None:
         problems.append(f"PostgreSQL {major} (server {result.server_version}), expected {expected}")
     if result.vector_installed:
         vector = Check("vector", "pass", f"pgvector {result.vector_installed} installed")
-    elif result.vector_available:
+    elif result.vector_available and result.vector_right:
         vector = Check(
-            "vector", "pass", f"pgvector {result.vector_available} available (CREATE EXTENSION vector will work)"
+            "vector",
+            "pass",
+            f"pgvector {result.vector_available} available; CREATE EXTENSION vector will work: {result.vector_right}",
+        )
+    elif result.vector_available:
+        # pgvector is not a trusted extension: a plain role gets "permission denied to create extension".
+        vector = Check(
+            "vector",
+            "fail",
+            f"pgvector {result.vector_available} is available, but the role {result.role} cannot create the extension "
+            "(it is neither a superuser nor a member of rds_superuser)",
+        )
+        problems.append(
+            f"the role {result.role} cannot create the extension vector: run `CREATE EXTENSION vector` once as the "
+            "master user (on RDS, a member of rds_superuser), or grant it rds_superuser"
         )
     else:
         vector = Check("vector", "fail", "the `vector` extension is not available (not in pg_available_extensions)")
@@ -196,6 +214,58 @@ def _judge(result: PreflightResult) -> None:
     if problems:
         result.status = "fail"
         result.reason = "; ".join(problems)
+
+
+def _extension_right(conn: Any) -> str | None:
+    """Why the connected role may run CREATE EXTENSION vector (pgvector is not trusted): a superuser may; on RDS
+    the master user is not a superuser but a member of rds_superuser, which may; else, only a trusted extension
+    with the CREATE privilege on the database. None: it may not."""
+    if conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0]:
+        return "the role is a superuser"
+    row = conn.execute(
+        "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = 'rds_superuser'"
+    ).fetchone()
+    if row and row[0]:
+        return "the role is a member of rds_superuser"
+    row = conn.execute(
+        "SELECT v.trusted FROM pg_available_extension_versions v JOIN pg_available_extensions e "
+        "ON e.name = v.name AND e.default_version = v.version WHERE v.name = 'vector'"
+    ).fetchone()
+    if row and row[0] and conn.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0]:
+        return "the extension is trusted and the role may create in this database"
+    return None
+
+
+def vector_columns(database_url: str, columns: list[str], *, connect_timeout: float = CONNECT_TIMEOUT) -> Check:
+    """After a migration: each ``table.column`` must be of type vector (the real app's pgvector revision once caught
+    its own error and created ``rule_chunks.embedding`` as text while ``alembic upgrade head`` exited 0:
+    gndumbri/arbiter-ai backend/alembic/versions/d1e2f3a4b5c6_add_pgvector_and_rule_chunks.py). ``info`` when the
+    database cannot be reached from here (nothing was checked)."""
+    import psycopg
+
+    REDACTOR.add(database_url)
+    url = normalize_url(database_url)
+    REDACTOR.add(url)
+    try:
+        conn = psycopg.connect(url, connect_timeout=max(2, int(connect_timeout)), autocommit=True)
+    except psycopg.Error as exc:
+        return Check("vector-columns", "info", f"not checked: cannot connect from here ({_first_line(exc)})")
+    wrong: list[str] = []
+    with conn:
+        for spec in columns:
+            table, _, column = spec.rpartition(".")
+            row = conn.execute(
+                "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+                "WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND NOT a.attisdropped",
+                (table, column),
+            ).fetchone()
+            if row is None:
+                wrong.append(f"{spec} does not exist")
+            elif not str(row[0]).startswith("vector"):
+                wrong.append(f"{spec} is {row[0]}")
+    if wrong:
+        return Check("vector-columns", "fail", f"the pgvector migration fell back to text: {'; '.join(wrong)}")
+    return Check("vector-columns", "pass", f"{', '.join(columns)}: vector")
 
 
 def _first_line(exc: BaseException) -> str:

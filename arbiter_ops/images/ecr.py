@@ -37,3 +37,24 @@ def parse_image_uri(image: str) -> tuple[str, str] | None:
         return path, "latest"
     repository, tag = path.rsplit(":", 1)
     return repository, tag
+
+
+def require_task_image(ctx: Context, task_definition: dict[str, Any], container: str, tag: str) -> str:
+    """The image of ``container`` in the task definition; Refused (exit 1) when it is an ECR image whose tag is
+    not there (a task of it would stop with CannotPullContainerError)."""
+    from arbiter_ops.core.errors import Refused
+
+    containers = task_definition.get("containerDefinitions") or []
+    image = next((str(c.get("image")) for c in containers if c.get("name") == container), "")
+    parsed = parse_image_uri(image)
+    if parsed is None:
+        ctx.output.detail(f"{image} is not an ECR image: its existence is not checked")
+        return image
+    repository, image_tag = parsed
+    if find_image(ctx, repository, image_tag) is None:
+        raise Refused(
+            f"image {repository}:{tag} does not exist in ECR",
+            hint="push it first (`arbiter-ops push`), or pass an existing --image-tag",
+            code="image-not-found",
+        )
+    return image

@@ -210,3 +210,26 @@ def test_preflight_passes_out_of_the_box_on_the_sandbox(sandbox: Any, cli: Any) 
     assert pre["source"] == "DATABASE_URL from secret arbiter-ai/local"
     text = cli("migrate", "--preflight")
     assert text.code == 0 and "preflight passed" in text.out
+
+
+def test_a_migration_that_left_a_text_embedding_column_fails(sandbox, cli) -> None:
+    """Exit 0 is not enough: the real app's pgvector revision once swallowed its error, created
+    rule_chunks.embedding as text and exited 0; every query then answers 500."""
+    import psycopg
+
+    ok = cli("--output", "json", "migrate")
+    assert ok.code == 0, ok.err
+    assert ok.json()["schema"] == {"status": "pass", "detail": "rule_chunks.embedding: vector"}
+    with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE rule_chunks ALTER COLUMN embedding TYPE text")
+    try:
+        r = cli("--output", "json", "migrate")
+        assert r.code == 1, r.err
+        doc = r.json()
+        assert doc["verdict"] == "failed" and doc["exit_code"] == 0
+        assert doc["reason"] == "the pgvector migration fell back to text: rule_chunks.embedding is text"
+        deploy = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-smoke")
+        assert deploy.code == 1 and "fell back to text" in deploy.json()["error"]["message"]
+    finally:
+        with psycopg.connect(sandbox.database_url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE rule_chunks ALTER COLUMN embedding TYPE vector(1024) USING NULL")

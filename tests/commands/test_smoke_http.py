@@ -70,37 +70,46 @@ def test_whole_app_slower_than_the_timeout(sandbox, cli, tmp_path) -> None:
     assert all("timed out after 0.2 s" in detail for detail in failures(checks).values())
 
 
+# backend/app/api/deps.py's 401 body, {"detail": {code, message}}
+INVALID = "(INVALID_TOKEN: Invalid authentication token)"
+
+
 def test_tokens_rejected(sandbox, cli) -> None:
-    """Both signed-in checks present the token, so both fail: sign-in because /auth/me refuses it, and
-    the query because it is refused before it is answered."""
+    """Both signed-in checks present the token, so both fail: sign-in because /users/me refuses it, and
+    the query because its session is refused before anything is answered."""
     sandbox.api.set_mode(reject_tokens=True)
     result, checks = smoke(cli)
     assert result.code == 1
     failing = failures(checks)
     assert set(failing) == {"http-sign-in", "http-query"}
-    assert failing["http-sign-in"].startswith("GET /api/v1/auth/me answered 401 (Token rejected): the backend refused")
+    assert failing["http-sign-in"].startswith(f"GET /api/v1/users/me answered 401 {INVALID}: the backend refused")
     assert "NEXTAUTH_SECRET of arbiter-ai/local" in failing["http-sign-in"]
+    assert failing["http-query"].startswith(f"POST /api/v1/sessions answered 401 {INVALID}")
 
 
 def test_backend_using_another_nextauth_secret(sandbox, cli) -> None:
     sandbox.api.set_secret("a-different-secret-the-backend-was-started-with-0123456789")
     result, checks = smoke(cli, "--only", "http-sign-in")
     assert result.code == 1
-    assert "answered 401 (Invalid token signature)" in checks["http-sign-in"]["detail"]
+    assert f"answered 401 {INVALID}" in checks["http-sign-in"]["detail"]
 
 
 def test_catalog_error(sandbox, cli, tmp_path) -> None:
     sandbox.api.set_mode(error_routes=["/api/v1/catalog/"])
     result, checks = smoke(cli, "--config", config(tmp_path, retries=0))
     assert result.code == 1
-    assert failures(checks) == {"http-catalog": "GET /api/v1/catalog/ answered 500 (Internal Server Error)"}
+    assert failures(checks) == {"http-catalog": f"GET /api/v1/catalog/ answered 500 {SNAG}"}
+
+
+# backend/app/api/middleware.py's 500 body, {"error": {code, message}}
+SNAG = "(INTERNAL_ERROR: The Arbiter hit a snag. Our team has been notified — please try again shortly!)"
 
 
 def test_query_error(sandbox, cli, tmp_path) -> None:
-    sandbox.api.set_mode(error_routes=["/api/v1/query"])
+    sandbox.api.set_mode(error_routes=["/api/v1/judge"])
     result, checks = smoke(cli, "--config", config(tmp_path, retries=0))
     assert result.code == 1
-    assert failures(checks) == {"http-query": "POST /api/v1/query answered 500 (Internal Server Error)"}
+    assert failures(checks) == {"http-query": f"POST /api/v1/judge answered 500 {SNAG}"}
 
 
 def test_redirects_are_not_followed_unless_configured(sandbox, cli, tmp_path) -> None:
@@ -114,11 +123,61 @@ def test_redirects_are_not_followed_unless_configured(sandbox, cli, tmp_path) ->
 
 
 def test_configured_paths_and_identity_are_used(sandbox, cli, tmp_path) -> None:
-    cfg = config(tmp_path, identity_email="ops-bot@arbiter-ai.com", query_text="ping")
+    cfg = config(tmp_path, identity_email="ops-bot@arbiter-ai.com", game_name="Ticket to Ride", query="ping")
     result, checks = smoke(cli, "--only", "http-sign-in", "--only", "http-query", "--config", cfg)
     assert result.code == 0
-    assert "for ops-bot@arbiter-ai.com" in checks["http-sign-in"]["detail"]
-    assert "with a 23-character answer" in checks["http-query"]["detail"]  # "Sandbox answer to: ping"
+    assert "for ops-bot@arbiter-ai.com" in checks["http-sign-in"]["detail"]  # the email the backend returned
+    assert "character verdict from mock" in checks["http-query"]["detail"]
+
+
+# -- each behaviour of the real app makes exactly the check it concerns fail or warn -------------------------
+def test_a_degraded_backend_fails_health_naming_what_is_down(sandbox, cli) -> None:
+    """routes/health.py answers 200 with status degraded when the database or Redis is down."""
+    sandbox.api.set_mode(database_up=False)
+    result, checks = smoke(cli)
+    assert result.code == 1
+    assert failures(checks) == {"http-health": "GET /health answered 200 with status 'degraded': database disconnected"}
+
+
+def test_an_empty_catalog_fails_with_the_command_that_seeds_it(sandbox, cli) -> None:
+    sandbox.api.set_mode(catalog_empty=True)
+    result, checks = smoke(cli)
+    assert result.code == 1
+    assert failures(checks) == {
+        "http-catalog": "GET /api/v1/catalog/ answered an empty catalog: seed it with "
+        "`arbiter-ops --env local run backend -- python -m scripts.seed_catalog`"
+    }
+
+
+def test_a_game_without_a_ready_ruleset_is_a_warning(sandbox, cli) -> None:
+    """routes/judge.py: 409 when the session's game has no READY ruleset (a fresh environment has none)."""
+    sandbox.api.set_mode(ready_games=[])
+    result, checks = smoke(cli)
+    assert result.code == 0 and failures(checks) == {}
+    assert checks["http-query"]["status"] == "warn"
+    assert "POST /api/v1/judge answered 409 (" in checks["http-query"]["detail"]  # the backend's own reason
+    assert "no ruleset of 'Catan' is ready yet" in checks["http-query"]["detail"]
+
+
+def test_the_free_tier_limit_fails_naming_the_fix(sandbox, cli) -> None:
+    """routes/judge.py: a FREE user's 6th query in a UTC day is 429; each smoke run makes one."""
+    for _ in range(5):
+        assert smoke(cli, "--only", "http-query")[0].code == 0
+    result, checks = smoke(cli, "--only", "http-query")
+    assert result.code == 1
+    detail = checks["http-query"]["detail"]
+    assert detail.startswith("POST /api/v1/judge answered 429 (Daily query limit reached (5/5).")
+    assert "give it a PRO subscription" in detail
+    sandbox.api.set_mode(tier="PRO")
+    assert smoke(cli, "--only", "http-query")[0].code == 0
+
+
+def test_a_422_names_the_field_the_backend_refused(sandbox, cli, tmp_path) -> None:
+    result, checks = smoke(cli, "--only", "http-query", "--config", config(tmp_path, game_name=""))
+    assert result.code == 1
+    assert "POST /api/v1/sessions answered 422 (game_name: String should have at least 1 character)" in (
+        checks["http-query"]["detail"]
+    )
 
 
 def test_all_four_http_checks_are_in_flight_at_once(sandbox, cli) -> None:
@@ -131,4 +190,5 @@ def test_all_four_http_checks_are_in_flight_at_once(sandbox, cli) -> None:
         stats = json.loads(resp.read())
     with urllib.request.urlopen(f"{sandbox.endpoints.app_base_url}/_sandbox/requests", timeout=5) as resp:
         log = json.loads(resp.read())
-    assert stats["max_in_flight"] >= 4 and stats["total"] == 4, (stats, log, result.json())
+    # Four checks, five requests: http-query creates a session and then asks the judge.
+    assert stats["max_in_flight"] >= 4 and stats["total"] == 5, (stats, log, result.json())

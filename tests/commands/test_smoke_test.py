@@ -156,7 +156,7 @@ def tokens_mintable(secret: str, since: float, until: float) -> list[str]:
 
     smoke = SmokeConfig()
     return [
-        mint_hs256(secret, smoke.identity_sub, smoke.identity_email, ttl_s=TOKEN_TTL_S, now=second)
+        mint_hs256(secret, smoke.identity_sub, smoke.identity_email, smoke.identity_name, ttl_s=TOKEN_TTL_S, now=second)
         for second in range(int(since) - 1, int(until) + 2)
     ]
 
@@ -171,12 +171,12 @@ def test_nextauth_secret_and_token_appear_in_no_output(sandbox, cli, monkeypatch
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     # The app echoing the secret in an error (a bad backend would) must still not get it printed.
-    sandbox.api.faults.add({"kind": "error", "operation": "POST /api/v1/query", "status": 400, "message": secret})
+    sandbox.api.faults.add({"kind": "error", "operation": "POST /api/v1/judge", "status": 400, "message": secret})
     sandbox.api.set_mode(health_status=503)
     for mode in ("text", "json"):
         outputs.append(cli("smoke-test", "--output", mode, "--config", str(_config(tmp_path, retries=0))))
     assert [r.code for r in outputs] == [0, 0, 1, 1]
-    assert "POST /api/v1/query answered 400 (****)" in outputs[-1].out
+    assert "POST /api/v1/judge answered 400 (****)" in outputs[-1].out
     minted = tokens_mintable(secret, since, time.time())
     assert minted and all(t.count(".") == 2 for t in minted)
     everything = "".join(r.out + r.err for r in outputs) + summary.read_text()
@@ -185,10 +185,15 @@ def test_nextauth_secret_and_token_appear_in_no_output(sandbox, cli, monkeypatch
 
 
 def test_minted_token_is_accepted_by_the_backend_and_short_lived() -> None:
-    from arbiter_sandbox.api_server import verify_token
+    """The backend's PyJWT allows no leeway (backend/app/api/deps.py): a backend clock up to 30 s behind ours still
+    accepts the token, whose iat is back-dated; one whose iat is in the backend's future is refused."""
+    from arbiter_sandbox.api_server import TokenError, verify_token
 
-    token = mint_hs256("s" * 48, "smoke", "smoke@example.com", ttl_s=300, now=1_000_000)
-    claims = verify_token(token, "s" * 48, now=1_000_100)
-    assert claims == {"sub": "smoke", "email": "smoke@example.com", "iat": 1_000_000, "exp": 1_000_300}
+    token = mint_hs256("s" * 48, "smoke", "smoke@example.com", "Smoke", ttl_s=300, now=1_000_000)
+    claims = verify_token(token, "s" * 48, now=1_000_000 - 20)  # the backend's clock 20 s behind ours
+    assert claims == {"sub": "smoke", "email": "smoke@example.com", "name": "Smoke", "iat": 999_970, "exp": 1_000_300}
+    unbackdated = mint_hs256("s" * 48, "smoke", "smoke@example.com", ttl_s=300, now=1_000_000, backdate_s=0)
+    with pytest.raises(TokenError):
+        verify_token(unbackdated, "s" * 48, now=1_000_000 - 1)  # one second: "The token is not yet valid (iat)"
     with pytest.raises(ValueError):
         mint_hs256("s" * 48, "smoke", "smoke@example.com", ttl_s=301)

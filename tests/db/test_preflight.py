@@ -205,3 +205,55 @@ def test_a_url_that_is_not_postgres_is_bad_input(cli: Any) -> None:
     r = cli("migrate", "--preflight", "--database-url", f"redis://:{PASSWORD}@cache:6379")
     assert r.code == 2 and "expected postgresql://" in r.err
     assert PASSWORD not in r.out + r.err
+
+
+def test_a_role_that_cannot_create_the_extension_fails_the_preflight(pg16: str) -> None:
+    """pgvector is not a trusted extension: a plain role gets "permission denied to create extension"."""
+    import psycopg
+
+    with fresh_database(pg16, "plain_role_db") as url:
+        with psycopg.connect(pg16, autocommit=True) as conn:
+            conn.execute("DROP ROLE IF EXISTS app_user")
+            conn.execute("CREATE ROLE app_user LOGIN")
+            conn.execute('GRANT ALL ON DATABASE "plain_role_db" TO app_user')
+        try:
+            as_app = url.replace("postgresql://postgres", "postgresql://app_user", 1)
+            result = preflight(as_app)
+            assert result.status == "fail" and result.role == "app_user" and result.vector_right is None
+            (vector,) = [c for c in result.checks if c.id == "vector"]
+            assert vector.status == "fail" and "cannot create the extension" in vector.detail
+            assert "rds_superuser" in result.reason
+            as_owner = preflight(url)  # the server's superuser may
+            assert as_owner.status == "pass" and as_owner.vector_right == "the role is a superuser"
+            with psycopg.connect(pg16, autocommit=True) as conn:  # RDS's master user: a member of rds_superuser
+                conn.execute("DROP ROLE IF EXISTS rds_superuser")
+                conn.execute("CREATE ROLE rds_superuser")
+                conn.execute("GRANT rds_superuser TO app_user")
+            assert preflight(as_app).vector_right == "the role is a member of rds_superuser"
+        finally:
+            with psycopg.connect(pg16, autocommit=True) as conn:
+                conn.execute("REVOKE ALL ON DATABASE plain_role_db FROM app_user")
+            with psycopg.connect(pg16, autocommit=True) as conn:
+                conn.execute("DROP ROLE IF EXISTS app_user")
+                conn.execute("DROP ROLE IF EXISTS rds_superuser")
+
+
+def test_a_text_embedding_column_fails_the_post_migration_check(pg16: str) -> None:
+    """The real app's pgvector revision once swallowed its error and created rule_chunks.embedding as text."""
+    import psycopg
+
+    from arbiter_ops.db.preflight import vector_columns
+
+    with fresh_database(pg16, "fallback_db") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE rule_chunks (id serial PRIMARY KEY, embedding text)")
+        check = vector_columns(url, ["rule_chunks.embedding"])
+        assert (check.status, check.detail) == (
+            "fail",
+            "the pgvector migration fell back to text: rule_chunks.embedding is text",
+        )
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("ALTER TABLE rule_chunks ALTER COLUMN embedding TYPE vector(1024) USING NULL")
+        assert vector_columns(url, ["rule_chunks.embedding"]).status == "pass"
+        assert vector_columns(url, ["rule_chunks.nope"]).detail.endswith("rule_chunks.nope does not exist")
