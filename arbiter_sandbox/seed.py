@@ -125,17 +125,17 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
     alb_sg = ec2.create_security_group(GroupName="arbiter-alb", Description="ALB", VpcId=vpc)["GroupId"]
     ecs_sg = ec2.create_security_group(GroupName="arbiter-ecs", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
-    # Step 1a: ECR repositories holding v1 and v2.
-    for service in config.services.values():
+    # Step 1a: ECR repositories holding v1 and v2 (one per repository: the worker and beat run the backend's).
+    for repository in dict.fromkeys(s.ecr_repository for s in config.services.values()):
         ecr.create_repository(
-            repositoryName=service.ecr_repository,
+            repositoryName=repository,
             imageTagMutability="IMMUTABLE",
             imageScanningConfiguration={"scanOnPush": True},
         )
         for tag in SEED_TAGS:
             ecr.put_image(
-                repositoryName=service.ecr_repository,
-                imageManifest=fake_manifest(service.ecr_repository, tag),
+                repositoryName=repository,
+                imageManifest=fake_manifest(repository, tag),
                 imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
                 imageTag=tag,
             )
@@ -190,6 +190,8 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
     )["LoadBalancers"][0]
     target_groups = {}
     for name, service in config.services.items():
+        if service.port is None:  # a worker or scheduler is not behind the ALB (gndumbri/arbiter-ai ecs.tf)
+            continue
         target_groups[name] = elbv2.create_target_group(
             Name=f"arbiter-{name}-tg",
             Protocol="HTTP",
@@ -259,17 +261,14 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
             networkConfiguration={
                 "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [ecs_sg], "assignPublicIp": "DISABLED"}
             },
-            loadBalancers=[
-                {
-                    "targetGroupArn": target_groups[name],
-                    "containerName": service.container,
-                    "containerPort": service.port,
-                }
-            ],
+            loadBalancers=[{"targetGroupArn": tg, "containerName": service.container, "containerPort": service.port}]
+            if (tg := target_groups.get(name))
+            else [],
+            # A scheduler must never run twice: its old task stops before the new one starts (100 / 0).
             deploymentConfiguration={
                 "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 100,
+                "maximumPercent": 100 if service.singleton else 200,
+                "minimumHealthyPercent": 0 if service.singleton else 100,
             },
         )
     return Seeded(

@@ -61,6 +61,8 @@ CHECKLIST: tuple[Check, ...] = (
     Check("http-catalog", http.http_catalog, kind="http"),
     Check("http-sign-in", http.http_sign_in, kind="http", clients=("secretsmanager",)),
     Check("http-query", http.http_query, kind="http", clients=("secretsmanager",)),
+    # beyond the contract's table
+    Check("beat-singleton", infra.beat_singleton, clients=("ecs",)),
 )
 CHECKS: dict[str, Check] = {c.id: c for c in CHECKLIST}
 CHECK_IDS: tuple[str, ...] = tuple(CHECKS)

@@ -11,7 +11,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from arbiter_ops.checks.base import CheckFailed, CheckRun, Outcome, failed, live_services, passed, warned
+from arbiter_ops.checks.base import (
+    CheckFailed,
+    CheckRun,
+    Outcome,
+    failed,
+    live_services,
+    passed,
+    skipped,
+    warned,
+)
 from arbiter_ops.core.aws import arn_name, call, error_code
 
 API_SERVICE = "backend"  # the ALB routes /api/* to it
@@ -110,6 +119,31 @@ def ecs_services(run: CheckRun) -> Outcome:
     if notes:
         return warned("; ".join(notes))
     return passed(", ".join(states))
+
+
+def beat_singleton(run: CheckRun) -> Outcome:
+    """A scheduler runs once: with two tasks of a singleton service (the real app's Celery beat, its own ECS
+    service in gndumbri/arbiter-ai infra/terraform/ecs.tf), every scheduled job runs twice."""
+    ctx = run.ctx
+    singles = {name: cfg for name, cfg in ctx.config.services.items() if cfg.singleton}
+    if not singles:
+        return skipped("no singleton service in the config (such as [services.beat] with image_of)")
+    problems, states = [], []
+    for name, cfg in singles.items():
+        arns = call(
+            ctx.client("ecs").list_tasks, cluster=ctx.env.cluster, serviceName=cfg.ecs_service, desiredStatus="RUNNING"
+        ).get("taskArns", [])
+        if len(arns) > 1:
+            n = len(arns)
+            problems.append(f"{cfg.ecs_service} runs {n} tasks at once: every scheduled job runs {n} times")
+        config = (live_services(run).get(name) or {}).get("deploymentConfiguration") or {}
+        if int(config.get("maximumPercent", 200)) > 100:
+            problems.append(
+                f"{cfg.ecs_service}'s deployments start a new task before the old one stops (maximumPercent "
+                f"{config.get('maximumPercent', 200)}): `arbiter-ops deploy` sets 100 / 0"
+            )
+        states.append(f"{cfg.ecs_service}: {len(arns)} running task")
+    return failed("; ".join(problems)) if problems else passed(", ".join(states))
 
 
 # -- the ALB: routing, certificate, DNS ------------------------------------------------------------

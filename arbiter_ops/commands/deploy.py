@@ -55,6 +55,7 @@ class Plan:
     services: list[str]
     rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
     live_arns: dict[str, str] = field(default_factory=dict)  # what the services ran when the deploy began
+    deployments: dict[str, dict[str, int] | None] = field(default_factory=dict)  # deploymentConfiguration to send
     live: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # their content (dry run: the diff)
     arns: dict[str, str] = field(default_factory=dict)  # the revision each service must end on
     registered: list[str] = field(default_factory=list)
@@ -139,9 +140,9 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
     timeout = opts.timeout
     _migrate(ctx, plan, pipe, outcome, opts.no_migrate, timeout)
     plan.changes = [
-        Change(s, ctx.config.services[s].ecs_service, plan.live_arn(s), plan.arns[s])
+        Change(s, ctx.config.services[s].ecs_service, plan.live_arn(s), plan.arns[s], plan.deployments.get(s))
         for s in plan.services
-        if opts.force_new_deployment or plan.live_arn(s) != plan.arns[s]
+        if opts.force_new_deployment or plan.live_arn(s) != plan.arns[s] or plan.deployments.get(s)
     ]
     if not plan.changes:
         pipe.skip("update", "every service already runs its revision")
@@ -222,6 +223,7 @@ def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
         find_identical,
         register_unless_identical,
     )
+    from arbiter_ops.ecs.services import deployment_for
 
     cfgs = [ctx.config.services[s] for s in plan.services]
     live = describe_services(ctx, cfgs)
@@ -234,6 +236,7 @@ def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
                 code="service-missing",
             )
         plan.live_arns[name] = live_arn = str(svc["taskDefinition"])
+        plan.deployments[name] = deployment_for(cfg, svc)
         if dry_run:
             plan.live[name] = describe_task_definition(ctx, live_arn)  # for the diff
             found = find_identical(ctx, plan.rendered[name], live_arn)

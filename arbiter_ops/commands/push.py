@@ -71,8 +71,11 @@ class PushOptions:
 
 def run(ctx: Context, opts: PushOptions) -> int:
     services, tag, allow_dirty, force, no_create = opts.services, opts.tag, opts.allow_dirty, opts.force, opts.no_create
-    names = services or list(ctx.config.services)
+    names = services or [n for n, c in ctx.config.services.items() if not c.image_of]  # worker, beat: the backend's
     configs = {name: ctx.config.service(name) for name in names}  # an unknown service: exit 2 first
+    shared = [f"{n} runs the image of {c.image_of}" for n, c in configs.items() if c.image_of]
+    if shared:
+        raise UsageError(f"nothing to build for {'; '.join(shared)}", hint="push that service instead")
     project = project_dir(ctx)
     image_tag = resolve_tag(ctx, project, tag, allow_dirty)
     plans = [plan_service(ctx, name, cfg, image_tag, force=force, no_create=no_create) for name, cfg in configs.items()]

@@ -114,8 +114,8 @@ class ServiceConfig(Strict):
     template: str
     cpu: int
     memory: int
-    port: int = Field(ge=1, le=65535)
-    health_check_path: str
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: no port, no ALB, no health check (worker, beat)
+    health_check_path: str | None = None
     # The container health check runs inside the image, with what the image has: the real backend is
     # python:3.12-slim and the frontend node:20-alpine, neither with curl (gndumbri/arbiter-ai backend/Dockerfile,
     # frontend/Dockerfile; their own infra/ecs task definitions probe with Python's urllib and Node's fetch).
@@ -134,10 +134,20 @@ class ServiceConfig(Strict):
     secrets: dict[str, str] = Field(default_factory=dict)
     # Variables the service must receive (check-secrets `required-missing`).
     required: list[str] = Field(default_factory=list)
+    # The container's command (the real app's worker and beat: `celery -A app.workers.celery_app worker|beat`,
+    # gndumbri/arbiter-ai infra/terraform/ecs.tf); None: the image's CMD.
+    command: list[str] | None = None
+    # The service whose image this one runs (`push` builds it once); its settings are this one's defaults.
+    image_of: str | None = None
+    # At most one task at a time (a scheduler: two beats run every job twice): deployed with maximumPercent 100
+    # and minimumHealthyPercent 0, and the smoke test's `beat-singleton` fails when more than one runs.
+    singleton: bool = False
 
     @model_validator(mode="after")
     def _fargate_size(self) -> ServiceConfig:
         # Checked here, before any AWS call: a wrong size is bad input, whatever else fails later.
+        if self.port is not None and not self.health_check_path:
+            raise ValueError("a service with a port needs health_check_path (the ALB's and the container's check)")
         if not fargate_size_ok(self.cpu, self.memory):
             raise ValueError(
                 f"cpu {self.cpu} / memory {self.memory} is not a Fargate task size "
@@ -289,7 +299,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             ) from None
         except OSError as exc:
             raise ConfigError(f"{chosen}: cannot read: {exc.strerror}") from None
-    merged = _merge(builtin_defaults(), data)
+    merged = _with_images_of(_merge(builtin_defaults(), data), source)
     # New environments get the defaults every environment shares.
     try:
         config = Config.model_validate({**merged, "source": source})
@@ -299,6 +309,34 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             f"{source}: {'; '.join(problems)}", hint="see the configuration reference in README.md"
         ) from None
     return _apply_env_overrides(config)
+
+
+# What a service sharing another's image does not inherit from it: its names, and the ALB-facing settings.
+_NOT_INHERITED = ("family", "container", "ecs_service", "port", "health_check_path", "health_check_command",
+                  "log_group", "desired_count", "image_of", "singleton", "command")  # fmt: skip
+
+
+def _with_images_of(merged: dict[str, Any], source: str) -> dict[str, Any]:
+    """A service with ``image_of = "backend"`` (the real app's worker and beat) starts from the backend's settings
+    (image, template, size, environment, secrets, required variables) with its own names: family
+    ``<backend's family prefix>-<name>``, container and ECS service ``<name>``, no port, one task."""
+    services = merged.get("services") or {}
+    for name, svc in services.items():
+        base_name = svc.get("image_of") if isinstance(svc, dict) else None
+        if base_name is None:
+            continue
+        base = services.get(base_name)
+        if not isinstance(base, dict) or base.get("image_of"):
+            raise ConfigError(
+                f"{source}: services.{name}.image_of: {base_name!r} is not a service with its own image",
+                hint=f"expected one of: {', '.join(n for n, s in services.items() if not s.get('image_of'))}",
+            )
+        inherited = {k: copy.deepcopy(v) for k, v in base.items() if k not in _NOT_INHERITED}
+        prefix = str(base.get("family", "arbiter")).rsplit("-", 1)[0]
+        defaults = {"family": f"{prefix}-{name}", "container": name, "ecs_service": name, "desired_count": 1}
+        defaults["singleton"] = name == "beat"
+        services[name] = {**inherited, **defaults, **svc}
+    return merged
 
 
 def _apply_env_overrides(config: Config) -> Config:

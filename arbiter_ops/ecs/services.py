@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.core.aws import arn_name, call
 from arbiter_ops.core.errors import OpsTimeout
@@ -15,6 +15,7 @@ from arbiter_ops.ecs.rollout import Progress, Target, wait_for
 from arbiter_ops.ecs.view import RolloutDisplay
 
 if TYPE_CHECKING:
+    from arbiter_ops.core.config import ServiceConfig
     from arbiter_ops.core.context import Context
 
 
@@ -26,6 +27,21 @@ class Change:
     ecs_service: str
     previous: str
     target: str
+    deployment: dict[str, int] | None = None  # a deploymentConfiguration to send too (a singleton's 100 / 0)
+
+
+# A scheduler must never run twice (two Celery beats run every job twice): ECS stops the old task before it starts
+# the new one ("Amazon ECS deployment types", rolling update: maximumPercent 100, minimumHealthyPercent 0).
+SINGLETON = {"maximumPercent": 100, "minimumHealthyPercent": 0}
+
+
+def deployment_for(cfg: ServiceConfig, live: dict[str, Any] | None) -> dict[str, int] | None:
+    """The deploymentConfiguration a deploy must send for this service: a singleton's 100 / 0 when the live one
+    differs (or is unknown); None when there is nothing to change."""
+    if not cfg.singleton:
+        return None
+    current = (live or {}).get("deploymentConfiguration") or {}
+    return None if all(current.get(k) == v for k, v in SINGLETON.items()) else dict(SINGLETON)
 
 
 def update_services(ctx: Context, changes: list[Change], force_new_deployment: bool = False) -> datetime:
@@ -35,7 +51,9 @@ def update_services(ctx: Context, changes: list[Change], force_new_deployment: b
     """
     since = datetime.now(UTC)
     for change in changes:
-        kwargs = {"forceNewDeployment": True} if force_new_deployment else {}
+        kwargs: dict[str, Any] = {"forceNewDeployment": True} if force_new_deployment else {}
+        if change.deployment:
+            kwargs["deploymentConfiguration"] = change.deployment
         call(
             ctx.client("ecs").update_service,
             cluster=ctx.env.cluster,

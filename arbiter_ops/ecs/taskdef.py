@@ -109,7 +109,11 @@ def template_variables(config: Config, service_name: str, inputs: RenderInputs) 
         "execution_role_arn": f"arn:aws:iam::{inputs.account_id}:role/{config.execution_role}",
         "task_role_arn": f"arn:aws:iam::{inputs.account_id}:role/{config.task_role}",
         "log_group": service.log_group or f"/ecs/{service.family}",
-        "health_check_command": service.health_check_command.format(port=service.port, path=service.health_check_path),
+        "health_check_command": (
+            service.health_check_command.format(port=service.port, path=service.health_check_path)
+            if service.port
+            else None  # a worker or scheduler: no port, no health check (ECS watches its process)
+        ),
         "environment": [{"name": k, "value": v.format(**fmt)} for k, v in service.environment.items()],
         "secrets": [{"name": k, "valueFrom": f"{prefix}:{key}::"} for k, v in service.secrets.items() for key in [v]],
         "secret_arn": prefix,
@@ -212,7 +216,7 @@ def validate(td: dict[str, Any], service: ServiceConfig | None, source: str = "t
         main = next((c for c in containers if isinstance(c, dict) and c.get("name") == service.container), None)
         if main is None:
             problems.append(f"no container named {service.container!r} (services.{service.ecs_service}.container)")
-        else:
+        elif service.port is not None:  # a service behind the ALB (a worker or scheduler has no port)
             ports = [p.get("containerPort") for p in main.get("portMappings") or [] if isinstance(p, dict)]
             if service.port not in ports:
                 problems.append(f"container port {ports} does not include the service port {service.port}")

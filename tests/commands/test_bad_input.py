@@ -122,6 +122,13 @@ CASES = [
         files={"c.toml": CONFIG + '[environments.local]\nbase_url = "not a url"\n'},
     ),
     Case(
+        "image-of-unknown-service",
+        ["--config", "c.toml", "status"],
+        2,
+        "services.worker.image_of: 'nope' is not a service with its own image",
+        files={"c.toml": CONFIG + '[services.worker]\nimage_of = "nope"\n'},
+    ),
+    Case(
         "fargate-size-before-credentials",
         ["--config", "c.toml", "--env", "production", "render", "backend", "--image-tag", "v1"],
         2,
