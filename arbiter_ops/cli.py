@@ -270,6 +270,7 @@ def deploy_(
     timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
     force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
     lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=_seconds),
+    seed_catalog_if_empty: bool = _option(D, "seed_catalog_if_empty", "--seed-catalog-if-empty"),
 ) -> int:
     """The whole pipeline: lock, render, check-secrets, images, register, migrate, update, wait, smoke-test.
 

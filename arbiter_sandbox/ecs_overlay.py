@@ -25,6 +25,7 @@ from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, Se
 from arbiter_sandbox.ecs_tasks import (
     PROGRESS_MODES,
     EcsError,
+    OverlayTask,
     Progress,
     ProgressMode,
     TaskOutcome,
@@ -56,6 +57,8 @@ class EcsOverlay:
         self._initial = Progress(progress, step_seconds)
         self.progress = Progress(progress, step_seconds)
         self.store = TaskStore()
+        # (command, exit code) of every one-off task that ran to its end: kept across resets (set up at start).
+        self.exit_listeners: list[Callable[[str, int | None], None]] = []
         self.services: dict[ServiceKey, ServiceState] = {}
         self._outcomes: list[TaskOutcome] = []
         self._failing: dict[str, tuple[int, str]] = {}  # service name -> (deployments left, reason)
@@ -231,7 +234,14 @@ class EcsOverlay:
             )
             for _ in range(count)
         ]
+        for task in tasks:
+            task.on_exit = self._one_off_exited
         return 200, {"tasks": [t.render() for t in tasks], "failures": []}
+
+    def _one_off_exited(self, task: OverlayTask) -> None:
+        command, exit_code = command_of(task.overrides), task.containers[task.main].exit_code
+        for listener in list(self.exit_listeners):
+            listener(command, exit_code)
 
     def _describe_tasks(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
         cluster = _require_cluster(where, params)

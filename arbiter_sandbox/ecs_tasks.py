@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -146,6 +147,8 @@ class OverlayTask:
     eni: str = field(default_factory=lambda: "eni-" + secrets.token_hex(8))
     version: int = 1
     ticker: Ticker = field(default_factory=Ticker)
+    # Called once when a running one-off task's container exits (the sandbox's other parts react to what ran).
+    on_exit: Callable[[OverlayTask], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def arn(self) -> str:
@@ -233,6 +236,8 @@ class OverlayTask:
                 c.exit_code = exit_code if i == self.main else 0
         if was_running:
             self._write_logs(len(self.plan.log_lines))
+            if self.on_exit is not None:
+                self.on_exit(self)
 
     def _write_logs(self, upto: int) -> None:
         target = self.containers[self.main].log

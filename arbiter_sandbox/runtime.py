@@ -124,6 +124,7 @@ class LocalSandbox:
         stripe_url = self.stripe.start()
         self.nextauth_secret = _new_nextauth_secret()
         self.api = ArbiterApiStandIn(self.nextauth_secret)
+        self.aws.ecs.exit_listeners.append(self._one_off_exited)
         api_url = self.api.start()
         if self.with_postgres:
             pg_thread.join(timeout=60)
@@ -147,6 +148,12 @@ class LocalSandbox:
         except Exception as exc:  # the rest of the sandbox still works; say so up front
             reason = f"{type(exc).__name__}: {exc}"
             self.problems.append(f"PostgreSQL did not start: {reason}; migrate --preflight will fail")
+
+    def _one_off_exited(self, command: str, exit_code: int | None) -> None:
+        """What a one-off task did to the app: the real catalog seed (gndumbri/arbiter-ai
+        backend/scripts/seed_catalog.py, `python -m scripts.seed_catalog`) fills the rulesets the catalog lists."""
+        if "scripts.seed_catalog" in command and exit_code == 0:
+            self.api.set_mode(catalog_empty=False)
 
     def _migrated_schema(self) -> None:
         """The part of the app's schema that `migrate` checks after `alembic upgrade head`: the sandbox's one-off

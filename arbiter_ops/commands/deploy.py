@@ -35,6 +35,7 @@ class DeployOptions:
     timeout: float = option(WAIT_TIMEOUT, "Seconds to wait for each rollout.")
     force_new_deployment: bool = option(False, "Restart tasks even on the same revision (e.g. after a secret changed).")
     lock_wait: float = option(0.0, "Seconds to wait for another deploy's lock.")
+    seed_catalog_if_empty: bool = option(False, "Seed an empty catalog (python -m scripts.seed_catalog), check again.")
 
 
 @dataclass
@@ -111,18 +112,14 @@ def run(ctx: Context, opts: DeployOptions) -> int:
 
 
 def _where_things_stand(ctx: Context, plan: Plan, what: str) -> None:
-    from arbiter_ops.ecs.services import standing
+    from arbiter_ops.ecs.services import say_where_things_stand
 
-    ecs_names = {s: ctx.config.services[s].ecs_service for s in plan.services}
-    lines = standing(ctx, ecs_names, {s: plan.live_arn(s) for s in plan.services})
     tag, env = plan.tag, ctx.env_name
-    ctx.output.warn(f"deploy of {tag} to {env} {what}; the lock is released and the audit record written")
-    for line in lines:
-        ctx.output.info(f"  {line}")
-    ctx.output.info(
-        f"  to finish it: `arbiter-ops --env {env} deploy --image-tag {tag}`; to put a service back: "
+    services = {s: ctx.config.services[s].ecs_service for s in plan.services}
+    steps = f"to finish it: `arbiter-ops --env {env} deploy --image-tag {tag}`; to put a service back: " + (
         f"`arbiter-ops --env {env} rollback SERVICE`"
     )
+    say_where_things_stand(ctx, f"deploy of {tag} to {env} {what}", services, plan.live_arns, steps)
 
 
 def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, opts: DeployOptions) -> None:
@@ -176,7 +173,7 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
     if opts.no_smoke:
         pipe.skip("smoke-test", "--no-smoke")
     else:
-        smoke_ok, detail = _smoke(ctx, pipe)
+        smoke_ok, detail = _smoke(ctx, pipe, plan, opts)
         if not smoke_ok and plan.changes:
             return _rollback(ctx, plan, pipe, outcome, timeout, f"smoke test failed: {detail}")
         if not smoke_ok:
@@ -268,13 +265,19 @@ def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, skip: b
             raise Refused(f"migration failed: {result.reason}; no service was changed", code="migration-failed")
 
 
-def _smoke(ctx: Context, pipe: Pipeline) -> tuple[bool, str]:
+def _smoke(ctx: Context, pipe: Pipeline, plan: Plan, opts: DeployOptions) -> tuple[bool, str]:
     from arbiter_ops.checks.checklist import run_smoke
+    from arbiter_ops.db.migrations import catalog_is_empty, seed_catalog
 
     with pipe.step("smoke-test") as step:
         ok, checks = run_smoke(ctx)
+        seeded = ""
+        if not ok and opts.seed_catalog_if_empty and catalog_is_empty(checks) and "backend" in plan.arns:
+            result = seed_catalog(ctx, plan.arns["backend"], opts.timeout, on_log=ctx.output.info)
+            seeded = f"the catalog was empty: {result.reason}; "
+            ok, checks = run_smoke(ctx) if result.ok else (ok, checks)
         failed = [c for c in checks if c.status == "fail"]
-        step.detail = "; ".join(f"{c.id}: {c.detail}" for c in failed) or f"{len(checks)} checks passed"
+        step.detail = seeded + ("; ".join(f"{c.id}: {c.detail}" for c in failed) or f"{len(checks)} checks passed")
         if not ok:
             step.status = "failed"
         return ok, step.detail

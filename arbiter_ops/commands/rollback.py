@@ -45,7 +45,7 @@ class RollbackOptions:
 def run(ctx: Context, opts: RollbackOptions) -> int:
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.ecs.api import describe_services, describe_task_definition
-    from arbiter_ops.ecs.services import Change, standing, update_services, wait_stable
+    from arbiter_ops.ecs.services import Change, say_where_things_stand, update_services, wait_stable
     from arbiter_ops.state.audit import record, record_quietly
     from arbiter_ops.state.lock import acquire_lock
 
@@ -85,9 +85,10 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
             what = interruption(exc)[0]
             record_quietly(ctx, "deploy", {**entry, "ok": False, "error": what})
             lock.release()
-            ctx.output.warn(f"rollback of {service} {what}; the lock is released and the audit record written")
-            for line in standing(ctx, {service: cfg.ecs_service}, {service: current}):
-                ctx.output.info(f"  {line} (the rollback to {arn_name(target)} may still be rolling)")
+            env = ctx.env_name
+            steps = f"the rollback to {arn_name(target)} may still be rolling: see `arbiter-ops --env {env} status`"
+            services = {service: cfg.ecs_service}
+            say_where_things_stand(ctx, f"rollback of {service} {what}", services, entry["before"], steps)
             raise
         ok = progress.state == "done"
         record(ctx, "deploy", {**entry, "ok": ok})

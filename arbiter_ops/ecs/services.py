@@ -101,6 +101,17 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
 
 
 
+def say_where_things_stand(
+    ctx: Context, what: str, services: dict[str, str], before: dict[str, str], next_steps: str
+) -> None:
+    """The one block an interrupted deploy or rollback ends with (after it released its lock and wrote its
+    record): ``what`` happened, the line of each service (:func:`standing`), and what to run next."""
+    ctx.output.warn(f"{what}; the lock is released and the audit record written")
+    for line in standing(ctx, services, before):
+        ctx.output.info(f"  {line}")
+    ctx.output.info(f"  {next_steps}")
+
+
 def standing(ctx: Context, services: dict[str, str], before: dict[str, str]) -> list[str]:
     """One line per service (config name -> ECS service): the revision it runs now and how its rollout
     stands, against the revision it ran before (``before``). Never raises: it is said on the way out."""

@@ -51,3 +51,20 @@ def test_bad_input(sandbox, cli) -> None:
     assert cli("run", "nope", "--", "true").code == 2  # unknown service
     missing = cli("run", "backend", "--image-tag", "v9", "--", "true")
     assert missing.code == 1 and "image arbiter-ai/backend:v9 does not exist in ECR" in missing.err
+
+
+def test_deploy_seeds_an_empty_catalog_when_asked(sandbox, cli) -> None:
+    """A fresh environment has an empty catalog: http-catalog fails (and the deploy rolls back) unless
+    --seed-catalog-if-empty runs the app's seed and looks again, as the seed fills what the catalog lists."""
+    sandbox.api.set_mode(catalog_empty=True)
+    refused = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate")
+    assert refused.code == 1 and refused.json()["rolled_back"] is True
+    assert "http-catalog: GET /api/v1/catalog/ answered an empty catalog" in refused.json()["error"]["message"]
+    sandbox.aws.ecs.task_outcome(command_contains="seed_catalog", exit_code=0, log_lines=SEED_LINES)
+    r = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate", "--seed-catalog-if-empty")
+    assert r.code == 0, r.err
+    smoke = {s["name"]: s for s in r.json()["steps"]}["smoke-test"]
+    assert smoke["detail"].startswith("the catalog was empty: the catalog seed exited 0; ")
+    assert "seed_catalog_complete seeded=150" in r.err  # its log lines, streamed
+    seeds = [t for t in sandbox.aws.ecs.state()["tasks"] if t.get("startedBy") == "arbiter-ops/deploy"]
+    assert len(seeds) == 1
