@@ -192,3 +192,17 @@ def test_all_four_http_checks_are_in_flight_at_once(sandbox, cli) -> None:
         log = json.loads(resp.read())
     # Four checks, five requests: http-query creates a session and then asks the judge.
     assert stats["max_in_flight"] >= 4 and stats["total"] == 5, (stats, log, result.json())
+
+
+def test_a_backend_clock_behind_ours_is_tolerated_up_to_the_backdating(sandbox, cli) -> None:
+    """The real backend's PyJWT allows no leeway: a token whose iat is in the backend's future is 401. Our iat is
+    back-dated 30 s, so a backend 20 s behind still signs us in; one 60 s behind refuses the token."""
+    import time
+
+    sandbox.api.clock = lambda: time.time() - 20
+    result, checks = smoke(cli, "--only", "http-sign-in")
+    assert result.code == 0, checks
+    sandbox.api.clock = lambda: time.time() - 60
+    result, checks = smoke(cli, "--only", "http-sign-in")
+    assert result.code == 1
+    assert f"answered 401 {INVALID}" in checks["http-sign-in"]["detail"]
