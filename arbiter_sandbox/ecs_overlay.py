@@ -150,6 +150,12 @@ class EcsOverlay:
         cluster, name = _cluster_name(params), str(params.get("service", "")).rsplit("/", 1)[-1]
         backend = ecs_backend(where)
         before = backend.services.get(f"{cluster}:{name}")
+        # API reference, UpdateService, Errors: ServiceNotActiveException "The specified service isn't active. You
+        # can't update a service that's inactive" (moto answers 200 for a deleted service).
+        if before is not None and before.status != "ACTIVE":
+            raise EcsError("ServiceNotActiveException", "Service was not ACTIVE.")
+        if params.get("taskDefinition"):
+            _require_active_revision(where, str(params["taskDefinition"]))
         state = self._state_for(where, before) if before is not None and before.status == "ACTIVE" else None
         status, body = moto(None)
         if status != 200 or state is None:
@@ -209,6 +215,8 @@ class EcsOverlay:
         count = int(params.get("count") or 1)
         if not 1 <= count <= 10:
             raise EcsError("InvalidParameterException", "count must be between 1 and 10.")
+        if task_def.status == "INACTIVE":  # deregistered: ECS refuses to start it (ClientException), moto does not
+            raise EcsError("ClientException", "TaskDefinition is inactive")
         fargate_ok = "FARGATE" in (task_def.compatibilities or [])
         launch_type = params.get("launchType") or ("FARGATE" if fargate_ok else "EC2")
         if launch_type == "FARGATE" and not fargate_ok:
@@ -238,6 +246,10 @@ class EcsOverlay:
             task.on_exit = self._one_off_exited
         return 200, {"tasks": [t.render() for t in tasks], "failures": []}
 
+    @staticmethod
+    def _task_arn(where: Where, cluster: str, ref: str) -> str:
+        return ref if ref.startswith("arn:") else f"arn:aws:ecs:{where.region}:{where.account}:task/{cluster}/{ref}"
+
     def _one_off_exited(self, task: OverlayTask) -> None:
         command, exit_code = command_of(task.overrides), task.containers[task.main].exit_code
         for listener in list(self.exit_listeners):
@@ -250,12 +262,21 @@ class EcsOverlay:
             raise EcsError("InvalidParameterException", "Tasks cannot be empty.")
         found = [(ref, self.store.find(where, cluster, ref)) for ref in refs]
         if all(task is None for _, task in found):
-            return None  # tasks moto started itself (StartTask), or none at all: moto answers
+            # Tasks moto started itself (StartTask), or none at all. API reference, DescribeTasks / Failure: a task
+            # that is not found is a failure with reason MISSING (moto answers nothing for it).
+            status, body = moto(None)
+            if status == 200:
+                known = {str(t.get("taskArn")) for t in body.get("tasks", [])}
+                body["failures"] = body.get("failures") or [
+                    {"arn": self._task_arn(where, cluster, ref), "reason": "MISSING"}
+                    for ref in refs
+                    if self._task_arn(where, cluster, ref) not in known and ref not in known
+                ]
+            return status, body
         tasks, failures = [], []
         for ref, task in found:
             if task is None:
-                arn = f"arn:aws:ecs:{where.region}:{where.account}:task/{cluster}/{ref}"
-                failures.append({"arn": ref if ref.startswith("arn:") else arn, "reason": "MISSING"})
+                failures.append({"arn": self._task_arn(where, cluster, ref), "reason": "MISSING"})
                 continue
             if task.service_name is None:  # service tasks move with their deployment, not with polls
                 due = task.ticker.due(self.progress)
@@ -296,6 +317,10 @@ class EcsOverlay:
         cluster = _require_cluster(where, params)
         task = self.store.find(where, cluster, str(params.get("task", "")))
         if task is None:
+            ref = str(params.get("task", ""))
+            if not any(arn.endswith("/" + ref.rsplit("/", 1)[-1]) for arn in ecs_backend(where).tasks.get(cluster, {})):
+                # API reference, StopTask, Errors: InvalidParameterException (moto answers an HTML 500)
+                raise EcsError("InvalidParameterException", "The referenced task was not found.")
             return None
         reason = params.get("reason")
         if task.service_name is None:
@@ -384,3 +409,14 @@ def _check_network(where: Where, task_def: Any, network: dict[str, Any] | None) 
                 f"Error retrieving subnet information for [{subnet}]: The subnet ID '{subnet}' does not exist "
                 "(ErrorCode: InvalidSubnetID.NotFound)",
             )
+
+
+def _require_active_revision(where: Where, ref: str) -> None:
+    """UpdateService to a deregistered revision: ECS answers ClientException "TaskDefinition is inactive" (API
+    reference, UpdateService, Errors: ClientException); moto accepts it."""
+    try:
+        task_def = ecs_backend(where).describe_task_definition(ref)
+    except Exception:  # an unknown revision: moto's own error answers
+        return
+    if task_def.status == "INACTIVE":
+        raise EcsError("ClientException", "TaskDefinition is inactive")

@@ -68,6 +68,13 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
             if found is None:
                 raise Refused(f"no earlier revision of {cfg.family} to return to", hint="pass --to-revision N")
             target = found
+            td = describe_task_definition(ctx, target)
+        if td is not None and td.get("status") == "INACTIVE":  # deregistered: ECS refuses to run it
+            raise Refused(
+                f"{arn_name(target)} is deregistered (INACTIVE): ECS cannot run it",
+                hint="pass --to-revision N of an active revision (`aws ecs list-task-definitions`)",
+                code="inactive-revision",
+            )
         if target == current:
             return finish(
                 ctx,

@@ -151,3 +151,21 @@ def test_the_smoke_test_policy_printed_by_bootstrap_is_the_documented_read_only_
     documented = json.loads((ROOT / "docs" / "smoke-test-iam.json").read_text())
     assert printed == {a for s in documented["Statement"] for a in s["Action"]}
     assert all(a.split(":")[1].startswith(("Describe", "List", "Get", "Query")) for a in printed)
+
+
+def test_rollback_to_a_deregistered_revision_is_refused_before_any_change(sandbox, cli) -> None:
+    """ECS refuses an INACTIVE revision (the sandbox too, as AWS): say so, instead of an AWS error mid-way."""
+    assert cli("deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke").code == 0
+    ecs = sandbox_client(sandbox, "ecs")
+    ecs.deregister_task_definition(taskDefinition="arbiter-backend:1")
+    r = cli("--output", "json", "rollback", "backend", "--to-revision", "1")
+    assert r.code == 1, r.text
+    assert r.json()["error"] == {
+        "code": "inactive-revision",
+        "message": "arbiter-backend:1 is deregistered (INACTIVE): ECS cannot run it; pass --to-revision N of an "
+        "active revision (`aws ecs list-task-definitions`)",
+    }
+    default = cli("--output", "json", "rollback", "backend")  # the audit's previous revision: the same one
+    assert default.code == 1 and default.json()["error"]["code"] == "inactive-revision"
+    services = ecs.describe_services(cluster="arbiter-ai", services=["backend"])["services"]
+    assert services[0]["taskDefinition"].endswith("arbiter-backend:2")  # nothing changed

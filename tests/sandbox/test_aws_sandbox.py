@@ -331,3 +331,53 @@ def test_describe_services_refuses_more_than_ten_as_aws_does(world: EcsWorld) ->
     assert error["Code"] == "InvalidParameterException"
     assert error["Message"] == "service names can have at most 10 items."
     assert ecs.describe_services(cluster=world.cluster, services=names[:10])["failures"]  # ten is fine
+
+
+def _error(exc: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:
+    error = exc.value.response["Error"]
+    return error["Code"], error["Message"]
+
+
+def test_a_deregistered_revision_is_refused_by_update_service_and_run_task(world: EcsWorld) -> None:
+    """API reference, UpdateService / RunTask Errors: ClientException; `rollback --to-revision N` to a deregistered
+    revision must fail here as it fails in AWS (moto accepts it)."""
+    ecs = world.ecs
+    old = world.register("v1")
+    world.create_service(old)
+    newer = world.register("v2")
+    ecs.deregister_task_definition(taskDefinition=old)
+    with pytest.raises(ClientError) as refused:
+        ecs.update_service(cluster=world.cluster, service="backend", taskDefinition=old)
+    assert _error(refused) == ("ClientException", "TaskDefinition is inactive")
+    with pytest.raises(ClientError) as refused:
+        world.run_task(old)
+    assert _error(refused) == ("ClientException", "TaskDefinition is inactive")
+    ecs.update_service(cluster=world.cluster, service="backend", taskDefinition=newer)  # an active one: ok
+
+
+def test_a_deleted_service_cannot_be_updated(world: EcsWorld) -> None:
+    """API reference, UpdateService Errors: ServiceNotActiveException (moto answers 200)."""
+    ecs = world.ecs
+    td = world.register("v1")
+    world.create_service(td)
+    ecs.update_service(cluster=world.cluster, service="backend", desiredCount=0)
+    ecs.delete_service(cluster=world.cluster, service="backend")
+    with pytest.raises(ClientError) as refused:
+        ecs.update_service(cluster=world.cluster, service="backend", taskDefinition=td)
+    assert _error(refused) == ("ServiceNotActiveException", "Service was not ACTIVE.")
+
+
+def test_unknown_tasks_are_missing_failures_and_stopping_one_is_invalid(world: EcsWorld) -> None:
+    """API reference: DescribeTasks reports an unknown task as a Failure with reason MISSING; StopTask of an
+    unknown task is InvalidParameterException (moto answers nothing, and an HTML 500)."""
+    ecs = world.ecs
+    world.register("v1")
+    ghost = "0123456789abcdef0123456789abcdef"
+    resp = ecs.describe_tasks(cluster=world.cluster, tasks=[ghost])
+    assert resp["tasks"] == []
+    assert resp["failures"] == [
+        {"arn": f"arn:aws:ecs:us-east-1:123456789012:task/{world.cluster}/{ghost}", "reason": "MISSING"}
+    ]
+    with pytest.raises(ClientError) as refused:
+        ecs.stop_task(cluster=world.cluster, task=ghost)
+    assert _error(refused) == ("InvalidParameterException", "The referenced task was not found.")
