@@ -46,7 +46,9 @@ from arbiter_sandbox.httpbase import Request, Response, StandInServer
 
 __all__ = ["ArbiterApiStandIn", "TokenError", "encode_hs256", "mint_token", "sign_stripe_payload", "verify_token"]
 
-DEFAULT_READY_GAMES = ("Catan", "Dungeons & Dragons 5E", "Ticket to Ride")
+# Names as the real seed writes them (backend/scripts/seed_catalog.py: "Catan (6th Ed)", ...): run against the real
+# backend, a smoke session for "Catan" never matched its seeded row.
+DEFAULT_READY_GAMES = ("Catan (6th Ed)", "Dungeons & Dragons 5th Edition", "Ticket to Ride")
 # gndumbri/arbiter-ai backend/app/api/routes/judge.py READY_CATALOG_STATUSES (also sessions.py)
 READY_STATUSES = ("READY", "INDEXED", "COMPLETE", "PUBLISHED")
 # gndumbri/arbiter-ai backend/app/api/rate_limit.py RATE_LIMITS["session"]: (max per UTC day)
@@ -55,12 +57,13 @@ SESSION_LIMITS = {"FREE": 10, "PRO": 50}
 QUERY_LIMITS = {"FREE": 5, "PRO": -1}
 # Stand-in seed rows (name, slug, publisher_display_name, version), from backend/scripts/seed_catalog.py's list
 SEED_CATALOG = (
-    ("Catan", "catan", "Catan Studio", "6th Ed"),
-    ("Dungeons & Dragons 5E", "dnd-5e", "Wizards of the Coast", "2024"),
+    ("Catan (6th Ed)", "catan-6e", "Catan Studio", "6th Ed"),
+    ("Dungeons & Dragons 5th Edition", "dnd-5e", "Wizards of the Coast", "2024"),
     ("Magic: The Gathering", "mtg", "Wizards of the Coast", "2024"),
     ("Ticket to Ride", "ticket-to-ride", "Days of Wonder", "2024"),
     ("Wingspan (2nd Print)", "wingspan", "Stonemaier Games", "2nd Print"),
 )
+DATABASE_ROUTES = ("/api/v1/catalog", "/api/v1/users", "/api/v1/sessions", "/api/v1/judge")
 Handler = Callable[[Request], Response]
 M = TypeVar("M", bound=BaseModel)
 
@@ -354,6 +357,10 @@ class ArbiterApiStandIn(StandInServer):
             return _detail(503, "Service Unavailable")  # nothing healthy behind the ALB
         if any(fnmatch.fnmatchcase(request.path, pattern) for pattern in modes["error_routes"]):
             return Response(500, INTERNAL_ERROR)  # an unhandled exception, answered by ErrorHandlerMiddleware
+        if not modes["database_up"] and request.path.startswith(DATABASE_ROUTES):
+            # The real backend with its database down (measured): every route that queries it raises, and the
+            # ErrorHandlerMiddleware answers 500 (backend/app/api/middleware.py); /health says "degraded".
+            return Response(500, INTERNAL_ERROR)
         methods = self._routes.get(request.path)
         if methods is None:
             return self._redirect_slash(request) or _detail(404, "Not Found")

@@ -165,7 +165,7 @@ class SmokeConfig(Strict):
     sessions_path: str = "/api/v1/sessions"
     judge_path: str = "/api/v1/judge"
     # Not validated here: the backend validates them (1-200 and 1-500 characters) and its 422 says what is wrong.
-    game_name: str = "Catan"
+    game_name: str = "Catan (6th Ed)"  # as the app's catalog seed names it
     query: str = "How many resource cards can a player hold when a 7 is rolled?"
     identity_sub: str = "arbiter-ops-smoke-test"
     identity_email: str = "smoke-test@arbiter-ai.com"

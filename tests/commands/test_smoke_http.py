@@ -131,12 +131,18 @@ def test_configured_paths_and_identity_are_used(sandbox, cli, tmp_path) -> None:
 
 
 # -- each behaviour of the real app makes exactly the check it concerns fail or warn -------------------------
-def test_a_degraded_backend_fails_health_naming_what_is_down(sandbox, cli) -> None:
-    """routes/health.py answers 200 with status degraded when the database or Redis is down."""
-    sandbox.api.set_mode(database_up=False)
+def test_a_degraded_backend_fails_health_naming_what_is_down(sandbox, cli, tmp_path) -> None:
+    """routes/health.py answers 200 with status degraded when the database or Redis is down. Without Redis the
+    rest still answers (its rate limits fail open); without the database every route that reads it is a 500."""
+    sandbox.api.set_mode(redis_up=False)
     result, checks = smoke(cli)
     assert result.code == 1
-    assert failures(checks) == {"http-health": "GET /health answered 200 with status 'degraded': database disconnected"}
+    assert failures(checks) == {"http-health": "GET /health answered 200 with status 'degraded': redis disconnected"}
+    sandbox.api.set_mode(redis_up=True, database_up=False)
+    result, checks = smoke(cli, "--config", config(tmp_path, retries=0))
+    failing = failures(checks)
+    assert failing["http-health"] == "GET /health answered 200 with status 'degraded': database disconnected"
+    assert failing["http-catalog"] == f"GET /api/v1/catalog/ answered 500 {SNAG}"
 
 
 def test_an_empty_catalog_fails_with_the_command_that_seeds_it(sandbox, cli) -> None:
@@ -156,7 +162,7 @@ def test_a_game_without_a_ready_ruleset_is_a_warning(sandbox, cli) -> None:
     assert result.code == 0 and failures(checks) == {}
     assert checks["http-query"]["status"] == "warn"
     assert "POST /api/v1/judge answered 409 (" in checks["http-query"]["detail"]  # the backend's own reason
-    assert "no ruleset of 'Catan' is ready yet" in checks["http-query"]["detail"]
+    assert "no ruleset of 'Catan (6th Ed)' is ready yet" in checks["http-query"]["detail"]
 
 
 def test_the_free_tier_limit_fails_naming_the_fix(sandbox, cli) -> None:

@@ -90,7 +90,9 @@ def request_log(client: httpx.Client) -> str:
     return json.dumps(client.get("/_sandbox/requests").json())
 
 
-def new_session(client: httpx.Client, headers: dict[str, str], game: str = "Catan", **extra: Any) -> httpx.Response:
+def new_session(
+    client: httpx.Client, headers: dict[str, str], game: str = "Catan (6th Ed)", **extra: Any
+) -> httpx.Response:
     return client.post("/api/v1/sessions", headers=headers, json={"game_name": game, **extra})
 
 
@@ -189,7 +191,8 @@ def test_catalog_is_a_public_list_ready_games_first(client: httpx.Client) -> Non
     assert all(set(e) == CATALOG_FIELDS | {"attribution_text"} for e in entries)
     assert all(str(uuid.UUID(e["id"])) == e["id"] for e in entries)
     statuses = [(e["game_name"], e["status"]) for e in entries]
-    assert statuses[:3] == [("Catan", "READY"), ("Dungeons & Dragons 5E", "READY"), ("Ticket to Ride", "READY")]
+    ready = ["Catan (6th Ed)", "Dungeons & Dragons 5th Edition", "Ticket to Ride"]
+    assert statuses[:3] == [(name, "READY") for name in ready]
     assert {s for _, s in statuses[3:]} == {"UPLOAD_REQUIRED"}
 
 
@@ -214,7 +217,8 @@ def test_ready_games_decide_catalog_status(client: httpx.Client, server: Arbiter
     """A game with a READY ruleset is listed READY; one the seed lacks is listed too (routes/catalog.py)."""
     server.set_mode(ready_games=["Wingspan (2nd Print)", "Chess"])
     entries = {e["game_name"]: e for e in client.get("/api/v1/catalog/").json()}
-    assert entries["Wingspan (2nd Print)"]["status"] == "READY" and entries["Catan"]["status"] == "UPLOAD_REQUIRED"
+    assert entries["Wingspan (2nd Print)"]["status"] == "READY"
+    assert entries["Catan (6th Ed)"]["status"] == "UPLOAD_REQUIRED"
     assert entries["Chess"]["status"] == "READY" and entries["Chess"]["publisher_name"] == "Community Catalog"
 
 
@@ -298,7 +302,7 @@ def test_invalid_tokens_are_401_invalid_token_without_echo(client: httpx.Client,
     token = BAD_TOKENS[case]()
     for r in (
         client.get("/api/v1/users/me", headers=bearer(token)),
-        client.post("/api/v1/sessions", headers=bearer(token), json={"game_name": "Catan"}),
+        client.post("/api/v1/sessions", headers=bearer(token), json={"game_name": "Catan (6th Ed)"}),
     ):
         assert r.status_code == 401 and r.json() == INVALID_TOKEN, case
         assert token not in r.text and "www-authenticate" not in r.headers
@@ -414,13 +418,12 @@ def test_session_created_201(client: httpx.Client, frozen: ArbiterApiStandIn, ti
     """sessions.py: 201 SessionRead; expires_at now + 24 h for FREE, else + 720 h."""
     frozen.set_mode(tier=tier)
     headers = auth(T0)
-    r = new_session(client, headers, "Catan")
+    r = new_session(client, headers, "Catan (6th Ed)")
     assert r.status_code == 201
     body = r.json()
     assert list(body) == SESSION_FIELDS
-    assert (
-        body["game_name"] == "Catan" and body["user_id"] == client.get("/api/v1/users/me", headers=headers).json()["id"]
-    )
+    assert body["game_name"] == "Catan (6th Ed)"
+    assert body["user_id"] == client.get("/api/v1/users/me", headers=headers).json()["id"]
     assert body["persona"] is None and body["system_prompt_override"] is None and body["active_ruleset_ids"] is None
     assert body["created_at"] == "2026-03-01T12:00:00Z"
     created = datetime.fromisoformat(body["created_at"])
@@ -490,13 +493,13 @@ def test_session_echoes_persona_and_ready_rulesets(client: httpx.Client) -> None
             ],
         ),
         (
-            ["Catan"],
+            ["Catan (6th Ed)"],
             [
                 {
                     "type": "model_attributes_type",
                     "loc": ["body"],
                     "msg": "Input should be a valid dictionary or object to extract fields from",
-                    "input": ["Catan"],
+                    "input": ["Catan (6th Ed)"],
                 }
             ],
         ),
@@ -605,7 +608,7 @@ VERDICT_FIELDS = [
 def test_judge_verdict(client: httpx.Client) -> None:
     """judge.py: 200 JudgeVerdict (schemas.py) for a session whose game has a READY official ruleset."""
     headers = auth()
-    session_id = new_session(client, headers, "Catan").json()["id"]
+    session_id = new_session(client, headers, "Catan (6th Ed)").json()["id"]
     r = judge(client, headers, session_id, history=[{"role": "user", "content": "Earlier question"}])
     assert r.status_code == 200
     body = r.json()
@@ -645,7 +648,7 @@ def test_judge_409_without_a_ready_ruleset(client: httpx.Client, server: Arbiter
         assert r.json() == {
             "detail": f"No ready rules found for '{game}'. Upload a rulebook or choose a READY Armory title."
         }
-    assert judge(client, headers, new_session(client, headers, "  catan ").json()["id"]).status_code == 200
+    assert judge(client, headers, new_session(client, headers, "  catan (6th ed) ").json()["id"]).status_code == 200
     server.set_mode(ready_games=["Chess"])
     assert judge(client, headers, new_session(client, headers, "Chess").json()["id"]).status_code == 200
     server.set_mode(catalog_empty=True)  # no official ruleset at all
@@ -656,19 +659,19 @@ def test_judge_uses_the_sessions_rulesets(client: httpx.Client) -> None:
     """judge.py: active_ruleset_ids give namespaces whatever the game name; ruleset_ids filter them and turn
     the game-name fallback off."""
     headers = auth()
-    dnd = catalog_id(client, "Dungeons & Dragons 5E")
+    dnd = catalog_id(client, "Dungeons & Dragons 5th Edition")
     session_id = new_session(client, headers, "Homebrew", active_ruleset_ids=[dnd]).json()["id"]
     assert judge(client, headers, session_id).status_code == 200
     assert judge(client, headers, session_id, ruleset_ids=[dnd]).status_code == 200
     assert judge(client, headers, session_id, ruleset_ids=[str(uuid.uuid4())]).status_code == 409
-    catan_session = new_session(client, headers, "Catan").json()["id"]
+    catan_session = new_session(client, headers, "Catan (6th Ed)").json()["id"]
     assert judge(client, headers, catan_session, ruleset_ids=[dnd]).status_code == 409
 
 
 def test_sixth_query_of_the_day_is_429(client: httpx.Client, frozen: ArbiterApiStandIn) -> None:
     """judge.py: FREE's daily_query_limit is 5 (migration 4fc7b20cadfa); only successes are audited."""
     headers = auth(T0)
-    ready = new_session(client, headers, "Catan").json()["id"]
+    ready = new_session(client, headers, "Catan (6th Ed)").json()["id"]
     unready = new_session(client, headers, "Chess").json()["id"]
     assert judge(client, headers, str(uuid.uuid4())).status_code == 404  # not counted
     for _ in range(5):
@@ -804,7 +807,7 @@ def test_webhook_without_secret_in_production_is_503(client: httpx.Client, serve
         {"delay_ms": -1},
         {"error_routes": "/x"},
         {"database_up": 0},
-        {"ready_games": "Catan"},
+        {"ready_games": "Catan (6th Ed)"},
         {"ready_games": [""]},
         {"tier": "GOLD"},
         {"app_env": 1},
@@ -870,7 +873,7 @@ def test_reset_clears_modes_users_sessions_and_counters(client: httpx.Client, se
         "database_up": True,
         "redis_up": True,
         "catalog_empty": False,
-        "ready_games": ["Catan", "Dungeons & Dragons 5E", "Ticket to Ride"],
+        "ready_games": ["Catan (6th Ed)", "Dungeons & Dragons 5th Edition", "Ticket to Ride"],
         "tier": "FREE",
         "app_env": "development",
     }
