@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from arbiter_ops import local as seam  # the one door to the sandbox
 from arbiter_ops.core.errors import ExternalError, Refused
 from arbiter_ops.runner import finish
 
@@ -19,14 +20,12 @@ START_TIMEOUT = 60.0
 
 
 def _text(ctx: Context, verb: str, endpoints: LocalWorld) -> None:
-    from arbiter_ops.local import state_file as state_path
-
     out = ctx.output
     out.human.print(f"local sandbox {verb} (pid {endpoints.pid})", markup=False)
     out.human.print(f"  AWS endpoint  {endpoints.aws_endpoint_url}", markup=False)
     out.human.print(f"  Stripe API    {endpoints.stripe_api_base}", markup=False)
     out.human.print(f"  Arbiter app   {endpoints.app_base_url}", markup=False)
-    out.human.print(f"  state file    {state_path()}", markup=False)
+    out.human.print(f"  state file    {seam.state_file()}", markup=False)
     for problem in endpoints.problems:
         out.warn(problem)
 
@@ -38,23 +37,18 @@ class LocalOptions:
 
 def up(ctx: Context, opts: LocalOptions) -> int:
     """Start the sandbox process unless one is running (idempotent), and wait until it answers."""
-    from arbiter_ops.local import running as read_state
-    from arbiter_ops.local import serve_argv, state_env
-    from arbiter_ops.local import state_file as state_path
-    from arbiter_ops.local import stop_process as stop_pid
-
-    running = read_state()
+    running = seam.running()
     if running is not None:
         return finish(ctx, running.as_dict(), True, lambda: _text(ctx, "already running", running))
-    path = state_path()
+    path = seam.state_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)  # a stale file of a dead sandbox
     log = open(path.with_name("local.log"), "ab")  # noqa: SIM115 - handed to the child process
-    env = {**os.environ, state_env(): str(path.resolve())}
+    env = {**os.environ, seam.state_env(): str(path.resolve())}
     if ctx.options.config_path:
         env["ARBITER_OPS_CONFIG"] = str(os.path.abspath(ctx.options.config_path))
     proc = subprocess.Popen(
-        serve_argv(),
+        seam.serve_argv(),
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,
@@ -64,7 +58,7 @@ def up(ctx: Context, opts: LocalOptions) -> int:
     ctx.output.info(f"starting the local sandbox (pid {proc.pid}) ...")
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        started = read_state()
+        started = seam.running()
         if started is not None:
             return finish(ctx, started.as_dict(), True, lambda s=started: _text(ctx, "running", s))
         if proc.poll() is not None:
@@ -73,14 +67,12 @@ def up(ctx: Context, opts: LocalOptions) -> int:
                 hint=f"see {path.with_name('local.log')}",
             )
         time.sleep(0.1)
-    stop_pid(proc.pid)
+    seam.stop_process(proc.pid)
     raise ExternalError(f"the local sandbox did not answer within {START_TIMEOUT:.0f} s", hint="see local.log")
 
 
 def status(ctx: Context, opts: LocalOptions) -> int:
-    from arbiter_ops.local import running as read_state
-
-    endpoints = read_state()
+    endpoints = seam.running()
     if endpoints is None:
         raise Refused("no local sandbox is running", hint="start one with `arbiter-ops local up`", code="not-running")
     return finish(ctx, endpoints.as_dict(), True, lambda: _text(ctx, "running", endpoints))
@@ -88,16 +80,14 @@ def status(ctx: Context, opts: LocalOptions) -> int:
 
 def down(ctx: Context, opts: LocalOptions) -> int:
     """Stop the sandbox process (it stops PostgreSQL and the stand-ins itself) and remove the state file."""
-    from arbiter_ops.local import state_file as state_path
-    from arbiter_ops.local import stop_process as stop_pid
 
-    path = state_path()
+    path = seam.state_file()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return finish(ctx, {"stopped": False}, True, lambda: ctx.output.info("no local sandbox was running"))
     pid = int(data.get("pid", 0))
-    gone = stop_pid(pid) if pid else True
+    gone = seam.stop_process(pid) if pid else True
     pg_dir = data.get("pg_data_dir")
     if pg_dir:
         _stop_orphan_postgres(pg_dir)
@@ -109,7 +99,6 @@ def down(ctx: Context, opts: LocalOptions) -> int:
 
 def _stop_orphan_postgres(pg_dir: str) -> None:
     """If the sandbox died without cleaning up, its PostgreSQL would outlive it: stop that too."""
-    from arbiter_ops.local import stop_process as stop_pid
 
     pidfile = os.path.join(pg_dir, "postmaster.pid")
     try:
@@ -117,4 +106,4 @@ def _stop_orphan_postgres(pg_dir: str) -> None:
             pg_pid = int(fh.readline().strip())
     except (OSError, ValueError):
         return
-    stop_pid(pg_pid, timeout=10)
+    seam.stop_process(pg_pid, timeout=10)
