@@ -9,6 +9,7 @@ moto is imported lazily (inside functions): ``aws_server`` must set moto's envir
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from typing import Any
@@ -58,12 +59,23 @@ def _secret_problem(where: Where, cdef: dict[str, Any]) -> str | None:
         if ref.startswith("arn:aws:secretsmanager:"):
             parts = ref.split(":")
             # ECS accepts "ARN:json-key:version-stage:version-id"; Secrets Manager knows only the ARN.
-            if not _secret_exists(Where(parts[4], parts[3]), ":".join(parts[:7])):
+            owner, arn = Where(parts[4], parts[3]), ":".join(parts[:7])
+            if not _secret_exists(owner, arn):
                 return (
                     "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
                     "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
                     f"time(s): failed to fetch secret {ref} from secrets manager: ResourceNotFoundException: "
                     "Secrets Manager can't find the specified secret."
+                )
+            json_key, stage, version_id = [*parts[7:10], "", "", ""][:3]
+            if json_key and not _secret_has_key(owner, arn, json_key, stage, version_id):
+                # The task stops before any container runs when the named JSON key is absent (the prefix is the
+                # one https://repost.aws/knowledge-center/ecs-unable-to-pull-secrets quotes; the tail is the ECS
+                # agent's, as stopped tasks report it).
+                return (
+                    "ResourceInitializationError: unable to pull secrets or registry auth: execution resource "
+                    "retrieval failed: unable to retrieve secret from asm: service call has been retried 1 "
+                    f"time(s): retrieved secret from Secrets Manager did not contain json key {json_key}"
                 )
         elif not _parameter_exists(where, ref):
             return (
@@ -82,6 +94,20 @@ def _secret_exists(where: Where, arn: str) -> bool:
     except Exception:  # moto raises its own SecretNotFoundException (and others for odd ids)
         return False
     return True
+
+
+def _secret_has_key(where: Where, arn: str, key: str, stage: str, version_id: str) -> bool:
+    """Whether the secret's value (AWSCURRENT unless the reference names a stage or version) is a JSON object
+    holding ``key``. A value that is not a JSON object fails the task too; no AWS page words that case, so
+    the sandbox gives it the missing key's text rather than invent one."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    try:
+        value = secretsmanager_backends[where.account][where.region].get_secret_value(arn, version_id, stage)
+        document = json.loads(value.get("SecretString") or "")
+    except Exception:  # no such version or stage, or a value that is not JSON
+        return False
+    return isinstance(document, dict) and key in document
 
 
 def _parameter_exists(where: Where, ref: str) -> bool:

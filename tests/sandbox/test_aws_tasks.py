@@ -115,6 +115,46 @@ def test_a_secret_that_exists_lets_the_task_start(world: EcsWorld) -> None:
     assert task["stopCode"] == "EssentialContainerExited"
 
 
+def test_a_json_key_the_secret_lacks_fails_the_task_to_start_naming_the_key(world: EcsWorld) -> None:
+    """ECS resolves `ARN:json-key::` when the task starts: a key missing from the secret's current value stops the
+    task with TaskFailedToStart before any container runs, and the reason names the key (as stopped tasks report
+    it; https://repost.aws/knowledge-center/ecs-unable-to-pull-secrets). Once the key is there, tasks start."""
+    sm = world.client("secretsmanager")
+    arn = sm.create_secret(Name="arbiter-ai/production", SecretString='{"DATABASE_URL": "x"}')["ARN"]
+    defs = world.ecs.describe_task_definition(taskDefinition=world.register("v1"))["taskDefinition"]
+    defs = defs["containerDefinitions"]
+    defs[0]["secrets"] = [
+        {"name": "DATABASE_URL", "valueFrom": f"{arn}:DATABASE_URL::"},
+        {"name": "STRIPE_PRICE_ID", "valueFrom": f"{arn}:STRIPE_PRICE_ID::"},
+    ]
+    td = world.ecs.register_task_definition(
+        family="backend",
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+        executionRoleArn="arn:aws:iam::123456789012:role/x",
+        containerDefinitions=defs,
+    )["taskDefinition"]["taskDefinitionArn"]
+    statuses, task = world.follow_task(world.run_task(td)["taskArn"])
+    assert "RUNNING" not in statuses
+    assert task["stopCode"] == "TaskFailedToStart"
+    assert task["stoppedReason"] == (
+        "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval "
+        "failed: unable to retrieve secret from asm: service call has been retried 1 time(s): retrieved secret "
+        "from Secrets Manager did not contain json key STRIPE_PRICE_ID"
+    )
+    assert "exitCode" not in task["containers"][0]
+
+    sm.put_secret_value(SecretId=arn, SecretString='{"DATABASE_URL": "x", "STRIPE_PRICE_ID": "price_1"}')
+    _, task = world.follow_task(world.run_task(td)["taskArn"])
+    assert task["stopCode"] == "EssentialContainerExited"
+
+    sm.put_secret_value(SecretId=arn, SecretString="not json")  # a key asked of a value that is no JSON object
+    _, task = world.follow_task(world.run_task(td)["taskArn"])
+    assert task["stopCode"] == "TaskFailedToStart"
+
+
 def test_stop_task_on_a_task_that_never_stops(world: EcsWorld) -> None:
     td = world.register("v1")
     world.aws.ecs.task_outcome(never_stops=True)
