@@ -1,13 +1,15 @@
 """`migrate`: Alembic migrations as a gated one-off ECS task; `migrate --preflight`: is the database ready?
 
 Normal mode, in order (production asks for confirmation or --yes first, before any AWS call):
-1. resolve the image tag (--image-tag, else the live one), render the backend task definition for it, and
-   check that the image exists in ECR (a missing tag is exit 1 before anything runs);
+1. resolve the image tag (--image-tag, else the live one), render the backend task definition for it, run
+   check-secrets on it as deploy does (an error is exit 1: ECS would fail the task at start), and check
+   that the image exists in ECR (a missing tag is exit 1 before anything runs);
 2. preflight the database when it is reachable from here (printed as skipped otherwise; a failed check
    stops here with exit 1: `CREATE EXTENSION vector` would fail inside the task anyway);
 3. register the task definition unless the latest revision is identical, run the migration task with the
    backend service's network configuration, print its log lines live (stderr), wait until it stops.
-Exit 0 ok, 1 failed (non-zero exit, failed to start, preflight failed, image missing), 3 timeout.
+Exit 0 ok, 1 failed (non-zero exit, failed to start, check-secrets or preflight failed, image missing),
+3 timeout.
 
 --preflight: exit 0 pass, 1 a check failed, 3 the database cannot be reached from here (an external
 failure per the contract: never a silent pass, and not a "no" either, since nothing was checked).
@@ -155,6 +157,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
     from arbiter_ops.ecs.render import render_service, resolve_image_tag
     from arbiter_ops.ecs.taskdef import check_image_tag
     from arbiter_ops.images.ecr import require_task_image
+    from arbiter_ops.secrets.check import gate
 
     poll = PollPolicy.from_env()  # bad input (exit 2) before any AWS call or prompt
     if image_tag:
@@ -164,8 +167,10 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
     ctx.confirm_production(f"run `{' '.join(argv)}` with {what}")
     tag = resolve_image_tag(ctx, BACKEND, image_tag)
     td = render_service(ctx, BACKEND, tag)
+    # As deploy does: a secret reference ECS cannot resolve would only fail the task once it starts.
+    secrets = gate(ctx, {BACKEND: td})
     image = require_task_image(ctx, td, ctx.config.service(BACKEND).container, tag)
-    doc: dict[str, Any] = {"image_tag": tag, "image": image, "container_command": argv}
+    doc: dict[str, Any] = {"image_tag": tag, "image": image, "container_command": argv, "check_secrets": secrets}
     checked = _preflight_before_migration(ctx, explicit_url)
     doc["preflight"] = checked
     if checked["status"] == "fail":

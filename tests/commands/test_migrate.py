@@ -3,6 +3,7 @@ DescribeTasks (per-call progress), with the exit code, stop code and CloudWatch 
 
 from __future__ import annotations
 
+import json
 import socket
 from typing import Any
 
@@ -63,11 +64,13 @@ def test_a_migration_that_exits_0_passes_and_shows_its_log_lines(fast: Any, cli:
     assert (task["lastStatus"], task["startedBy"], task["launchType"]) == ("STOPPED", STARTED_BY, "FARGATE")
     assert task["overrides"]["containerOverrides"] == [{"name": "backend", "command": ["alembic", "upgrade", "head"]}]
     # Bounded API use: one DescribeTasks per poll (4 steps to STOPPED here), at most one log page per poll
-    # plus the end-of-stream read, one RunTask.
+    # plus the end-of-stream read, one RunTask. The secret is read three times: the check-secrets gate, the
+    # preflight's DATABASE_URL and the post-migration schema check's (one shared read would save two).
     assert _calls(doc, "DescribeTasks") == doc["polls"] == 4
     assert _calls(doc, "GetLogEvents") <= doc["polls"]
     assert (_calls(doc, "RunTask"), _calls(doc, "RegisterTaskDefinition"), _calls(doc, "StopTask")) == (1, 0, 0)
-    assert doc["api_calls"]["total"] <= 16, doc["api_calls"]
+    assert _calls(doc, "GetSecretValue") == 3
+    assert doc["api_calls"]["total"] <= 17, doc["api_calls"]
 
 
 def test_a_new_image_tag_registers_a_revision_and_runs_it(fast: Any, cli: Any) -> None:
@@ -107,6 +110,29 @@ def test_a_task_that_fails_to_start_is_exit_1_naming_the_reason(fast: Any, cli: 
     assert doc["reason"] == f"the task failed to start: {reason}"
     assert reason in r.err
     assert _calls(doc, "GetLogEvents") == 0  # it never ran: there is no stream to read
+
+
+def test_a_secret_key_the_backend_references_but_the_secret_lacks_stops_migrate_before_run_task(
+    fast: Any, cli: Any
+) -> None:
+    """migrate gates on check-secrets of the backend as deploy does: in ECS the task would stop at start with
+    'did not contain json key STRIPE_PRICE_ID' (as the sandbox's RunTask now does); here nothing is run."""
+    secrets = sandbox_client(fast, "secretsmanager")
+    payload = json.loads(secrets.get_secret_value(SecretId="arbiter-ai/local")["SecretString"])
+    del payload["STRIPE_PRICE_ID"]
+    secrets.put_secret_value(SecretId="arbiter-ai/local", SecretString=json.dumps(payload))
+    r = cli("--output", "json", "migrate")
+    assert r.code == 1, r.text
+    doc = r.json()
+    assert doc["error"]["code"] == "secrets", doc
+    assert "STRIPE_PRICE_ID" in doc["error"]["message"]
+    assert _migration_tasks(fast) == []  # no task was run
+
+    payload["STRIPE_PRICE_ID"] = "price_local"
+    secrets.put_secret_value(SecretId="arbiter-ai/local", SecretString=json.dumps(payload))
+    again = cli("--output", "json", "migrate")
+    assert again.code == 0, again.text
+    assert again.json()["check_secrets"].startswith("0 errors")
 
 
 def test_a_timeout_stops_the_task_and_exits_3(fast: Any, cli: Any) -> None:
