@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from conftest import sandbox_client
@@ -44,6 +45,21 @@ def test_a_task_that_does_not_start_names_ecs_reason(sandbox, cli) -> None:
     sandbox.aws.ecs.task_outcome(command_contains="seed_catalog", fail_to_start=reason)
     r = cli("run", "backend", "--", *SEED)
     assert r.code == 1 and "the task failed to start: " in r.text and "CannotPullContainerError" in r.text
+
+
+def test_a_secret_key_gone_from_the_secret_fails_the_task_to_start_naming_the_key(sandbox, cli) -> None:
+    """`run` has no check-secrets gate: the task meets ECS's own refusal at start, and the user reads which key."""
+    secrets = sandbox_client(sandbox, "secretsmanager")
+    payload = json.loads(secrets.get_secret_value(SecretId="arbiter-ai/local")["SecretString"])
+    del payload["STRIPE_PRICE_ID"]
+    secrets.put_secret_value(SecretId="arbiter-ai/local", SecretString=json.dumps(payload))
+    r = cli("--output", "json", "run", "backend", "--", *SEED)
+    assert r.code == 1, r.text
+    doc = r.json()
+    assert doc["stop_code"] == "TaskFailedToStart", doc
+    assert doc["reason"].startswith("the task failed to start: ResourceInitializationError: ")
+    assert doc["reason"].endswith("did not contain json key STRIPE_PRICE_ID")
+    assert "Traceback" not in r.text
 
 
 def test_bad_input(sandbox, cli) -> None:
