@@ -59,8 +59,10 @@ class SandboxControl:
         log_lines: list[str] | None = None,
         fail_to_start: str | None = None,
         never_stops: bool = False,
+        secret_change: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """How the next RunTask whose command contains ``command_contains`` (any, if None) ends."""
+        """How the next RunTask whose command contains ``command_contains`` (any, if None) ends; with
+        ``secret_change`` ({"secret_id", "secret_string"}) that secret is rewritten just before it starts."""
         return self._call(
             "POST",
             "/_sandbox/ecs/task-outcome",
@@ -70,6 +72,7 @@ class SandboxControl:
                 "log_lines": log_lines,
                 "fail_to_start": fail_to_start,
                 "never_stops": never_stops,
+                "secret_change": secret_change,
             },
         )
 

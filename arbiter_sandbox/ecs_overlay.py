@@ -80,9 +80,18 @@ class EcsOverlay:
         log_lines: list[str] | None = None,
         fail_to_start: str | None = None,
         never_stops: bool = False,
+        secret_change: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Arm the outcome of the next RunTask whose overridden command contains ``command_contains``."""
-        outcome = TaskOutcome(command_contains, int(exit_code), log_lines, fail_to_start, bool(never_stops))
+        if secret_change is not None and not (
+            isinstance(secret_change, dict)
+            and isinstance(secret_change.get("secret_id"), str)
+            and isinstance(secret_change.get("secret_string"), str)
+        ):
+            raise ValueError("secret_change needs a secret_id and a secret_string")
+        outcome = TaskOutcome(
+            command_contains, int(exit_code), log_lines, fail_to_start, bool(never_stops), secret_change
+        )
         if log_lines is not None and not all(isinstance(line, str) for line in log_lines):
             raise ValueError("log_lines must be a list of strings")
         with self.lock:
@@ -224,6 +233,8 @@ class EcsOverlay:
         _check_network(where, task_def, params.get("networkConfiguration"))
         overrides = params.get("overrides") or {}
         outcome = self._take_outcome(command_of(overrides))
+        if outcome and outcome.secret_change:
+            _put_secret(where, outcome.secret_change)
         plan = outcome.plan() if outcome else TaskPlan()
         plan.fail_reason = plan.fail_reason or preflight(where, task_def)
         tasks = [
@@ -372,6 +383,14 @@ class EcsOverlay:
             if outcome.matches(command):
                 return self._outcomes.pop(i)
         return None
+
+
+def _put_secret(where: Where, change: dict[str, str]) -> None:
+    """A new AWSCURRENT value, as PutSecretValue stores it, just before the task's secrets are resolved."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    backend = secretsmanager_backends[where.account][where.region]
+    backend.put_secret_value(change["secret_id"], change["secret_string"], "", "", ["AWSCURRENT"])
 
 
 def _key(where: Where, cluster: str, service: str) -> ServiceKey:

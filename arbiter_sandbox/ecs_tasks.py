@@ -90,6 +90,9 @@ class TaskOutcome:
     log_lines: list[str] | None = None
     fail_to_start: str | None = None
     never_stops: bool = False
+    # {"secret_id", "secret_string"}: someone edits the secret after our checks and before ECS resolves the
+    # task's secrets (the race check-secrets cannot close); the task then meets whatever the new value holds.
+    secret_change: dict[str, str] | None = None
 
     def matches(self, command: str) -> bool:
         return self.command_contains is None or self.command_contains in command

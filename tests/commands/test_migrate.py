@@ -135,6 +135,23 @@ def test_a_secret_key_the_backend_references_but_the_secret_lacks_stops_migrate_
     assert again.json()["check_secrets"].startswith("0 errors")
 
 
+def test_a_key_removed_after_the_gate_fails_the_task_to_start_naming_the_key(fast: Any, cli: Any) -> None:
+    """The gate passes; then someone drops STRIPE_PRICE_ID before ECS resolves the task's secrets: the task
+    stops with TaskFailedToStart and migrate says which key, exit 1."""
+    secrets = sandbox_client(fast, "secretsmanager")
+    payload = json.loads(secrets.get_secret_value(SecretId="arbiter-ai/local")["SecretString"])
+    del payload["STRIPE_PRICE_ID"]
+    change = {"secret_id": "arbiter-ai/local", "secret_string": json.dumps(payload)}
+    fast.aws.ecs.task_outcome(command_contains="alembic", secret_change=change)
+    r = cli("--output", "json", "migrate")
+    assert r.code == 1, r.text
+    doc = r.json()
+    assert doc["check_secrets"].startswith("0 errors")  # the gate saw the key
+    assert (doc["verdict"], doc["stop_code"]) == ("failed", "TaskFailedToStart")
+    assert doc["reason"].startswith("the task failed to start: ResourceInitializationError: ")
+    assert doc["reason"].endswith("did not contain json key STRIPE_PRICE_ID")
+
+
 def test_a_timeout_stops_the_task_and_exits_3(fast: Any, cli: Any) -> None:
     fast.aws.ecs.task_outcome(command_contains="alembic", never_stops=True, log_lines=["INFO waiting for a lock"])
     # 2 s: enough polls (the sandbox moves a task one step per DescribeTasks) for it to be RUNNING and log,

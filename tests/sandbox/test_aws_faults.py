@@ -128,11 +128,16 @@ def test_control_routes_over_http(aws: AwsSandbox) -> None:
         control._call("GET", "/_sandbox/nothing")
     assert missing.value.status == 404
     assert control.set_progress("timed", step_seconds=0.5) == {"mode": "timed", "step_seconds": 0.5}
-    control.task_outcome(command_contains="alembic", exit_code=1, log_lines=["x"])
+    with pytest.raises(SandboxControlError) as bad_change:
+        control.task_outcome(secret_change={"secret_id": "s"})
+    assert bad_change.value.status == 400
+    change = {"secret_id": "s", "secret_string": "{}"}
+    control.task_outcome(command_contains="alembic", exit_code=1, log_lines=["x"], secret_change=change)
     control.fail_next_deployment("backend", count=2, reason="no")
     state = control.ecs_state()
     assert state["progress"]["mode"] == "timed"
     assert state["task_outcomes"][0]["command_contains"] == "alembic"
+    assert state["task_outcomes"][0]["secret_change"] == change
     assert state["failing_deployments"] == {"backend": {"count": 2, "reason": "no"}}
     assert control.reset()["ok"] is True
     assert control.ecs_state()["task_outcomes"] == []
