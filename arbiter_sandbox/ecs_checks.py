@@ -14,7 +14,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from arbiter_sandbox.ecs_tasks import EcsError, Where
+from arbiter_sandbox.ecs_tasks import EcsError, Where, ecs_backend
 
 _ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
@@ -193,3 +193,37 @@ def _units(value: Any, unit: str) -> int | None:
         return int(text)
     m = re.fullmatch(rf"(\d+(?:\.\d+)?)\s*{unit}", text)
     return int(float(m[1]) * 1024) if m else None
+
+
+# -- what ECS refuses before placing anything ----------------------------------------------------
+def check_network(where: Where, task_def: Any, network: dict[str, Any] | None) -> None:
+    """awsvpc tasks need subnets that exist, as ECS checks before placing anything."""
+    if task_def.network_mode != "awsvpc":
+        return
+    vpc = (network or {}).get("awsvpcConfiguration") or {}
+    if not vpc.get("subnets"):
+        raise EcsError(
+            "InvalidParameterException",
+            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+        )
+    from moto.ec2.models import ec2_backends
+
+    known = {s.id for s in ec2_backends[where.account][where.region].describe_subnets()}
+    for subnet in vpc["subnets"]:
+        if subnet not in known:
+            raise EcsError(
+                "InvalidParameterException",
+                f"Error retrieving subnet information for [{subnet}]: The subnet ID '{subnet}' does not exist "
+                "(ErrorCode: InvalidSubnetID.NotFound)",
+            )
+
+
+def require_active_revision(where: Where, ref: str) -> None:
+    """UpdateService to a deregistered revision: ECS answers ClientException "TaskDefinition is inactive" (API
+    reference, UpdateService, Errors: ClientException); moto accepts it."""
+    try:
+        task_def = ecs_backend(where).describe_task_definition(ref)
+    except Exception:  # an unknown revision: moto's own error answers
+        return
+    if task_def.status == "INACTIVE":
+        raise EcsError("ClientException", "TaskDefinition is inactive")

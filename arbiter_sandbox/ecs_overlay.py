@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from arbiter_sandbox.ecs_checks import preflight, validate_task_definition
+from arbiter_sandbox.ecs_checks import check_network, preflight, require_active_revision, validate_task_definition
 from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, ServiceState, merge_config
 from arbiter_sandbox.ecs_tasks import (
     PROGRESS_MODES,
@@ -164,7 +164,7 @@ class EcsOverlay:
         if before is not None and before.status != "ACTIVE":
             raise EcsError("ServiceNotActiveException", "Service was not ACTIVE.")
         if params.get("taskDefinition"):
-            _require_active_revision(where, str(params["taskDefinition"]))
+            require_active_revision(where, str(params["taskDefinition"]))
         state = self._state_for(where, before) if before is not None and before.status == "ACTIVE" else None
         status, body = moto(None)
         if status != 200 or state is None:
@@ -230,7 +230,7 @@ class EcsOverlay:
         launch_type = params.get("launchType") or ("FARGATE" if fargate_ok else "EC2")
         if launch_type == "FARGATE" and not fargate_ok:
             raise EcsError("InvalidParameterException", "Task definition does not support launch_type FARGATE.")
-        _check_network(where, task_def, params.get("networkConfiguration"))
+        check_network(where, task_def, params.get("networkConfiguration"))
         overrides = params.get("overrides") or {}
         outcome = self._take_outcome(command_of(overrides))
         if outcome and outcome.secret_change:
@@ -406,36 +406,3 @@ def _require_cluster(where: Where, params: dict[str, Any]) -> str:
     if name not in ecs_backend(where).clusters:
         raise EcsError("ClusterNotFoundException", "Cluster not found.")
     return name
-
-
-def _check_network(where: Where, task_def: Any, network: dict[str, Any] | None) -> None:
-    """awsvpc tasks need subnets that exist, as ECS checks before placing anything."""
-    if task_def.network_mode != "awsvpc":
-        return
-    vpc = (network or {}).get("awsvpcConfiguration") or {}
-    if not vpc.get("subnets"):
-        raise EcsError(
-            "InvalidParameterException",
-            "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-        )
-    from moto.ec2.models import ec2_backends
-
-    known = {s.id for s in ec2_backends[where.account][where.region].describe_subnets()}
-    for subnet in vpc["subnets"]:
-        if subnet not in known:
-            raise EcsError(
-                "InvalidParameterException",
-                f"Error retrieving subnet information for [{subnet}]: The subnet ID '{subnet}' does not exist "
-                "(ErrorCode: InvalidSubnetID.NotFound)",
-            )
-
-
-def _require_active_revision(where: Where, ref: str) -> None:
-    """UpdateService to a deregistered revision: ECS answers ClientException "TaskDefinition is inactive" (API
-    reference, UpdateService, Errors: ClientException); moto accepts it."""
-    try:
-        task_def = ecs_backend(where).describe_task_definition(ref)
-    except Exception:  # an unknown revision: moto's own error answers
-        return
-    if task_def.status == "INACTIVE":
-        raise EcsError("ClientException", "TaskDefinition is inactive")
