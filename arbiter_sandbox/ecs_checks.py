@@ -1,8 +1,9 @@
-"""Why ECS would refuse a task definition, or fail to start a task of it.
+"""Why ECS would refuse a task definition, a RunTask or an UpdateService, or fail to start a task.
 
 moto registers any task definition and starts any task. ECS refuses Fargate task definitions with sizes
-Fargate does not offer, and a Fargate task stops with TaskFailedToStart when its image is not in ECR, its
-log group or a secret it references does not exist. These checks read moto's in-process backends.
+Fargate does not offer, awsvpc tasks without existing subnets and deregistered revisions; a Fargate task
+stops with TaskFailedToStart when its image is not in ECR, or its log group, a secret it references or the
+JSON key it names in that secret does not exist. These checks read moto's in-process backends.
 
 moto is imported lazily (inside functions): ``aws_server`` must set moto's environment before moto loads.
 """
