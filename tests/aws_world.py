@@ -101,7 +101,13 @@ class EcsWorld:
         image = self.ecr.put_image(repositoryName=repo, imageTag=tag, imageManifest=manifest(tag))["image"]
         return str(image["imageId"]["imageDigest"])
 
-    def register(self, tag: str = "v1", image: str | None = None, log_group: str | None = None) -> str:
+    def register(
+        self,
+        tag: str = "v1",
+        image: str | None = None,
+        log_group: str | None = None,
+        secrets: list[dict[str, str]] | None = None,
+    ) -> str:
         container: dict[str, Any] = {
             "name": "app",
             "image": image or self.image(tag),
@@ -115,6 +121,8 @@ class EcsWorld:
                 },
             },
         }
+        if secrets is not None:
+            container["secrets"] = secrets
         td = self.ecs.register_task_definition(
             family="backend",
             requiresCompatibilities=["FARGATE"],

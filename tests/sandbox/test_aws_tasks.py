@@ -75,19 +75,8 @@ def test_tasks_that_cannot_start_fail_to_start(world: EcsWorld, setup: str, reas
     elif setup == "missing-log-group":
         td = world.register("v1", log_group="/ecs/nowhere")
     else:
-        container = world.ecs.describe_task_definition(taskDefinition=td)["taskDefinition"]["containerDefinitions"][0]
-        container["secrets"] = [
-            {"name": "DB", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf:url::"}
-        ]
-        td = world.ecs.register_task_definition(
-            family="backend",
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="256",
-            memory="512",
-            executionRoleArn="arn:aws:iam::123456789012:role/x",
-            containerDefinitions=[container],
-        )["taskDefinition"]["taskDefinitionArn"]
+        missing = "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope-AbCdEf:url::"
+        td = world.register("v1", secrets=[{"name": "DB", "valueFrom": missing}])
     statuses, task = world.follow_task(world.run_task(td, command=ALEMBIC)["taskArn"])
     assert "RUNNING" not in statuses
     assert task["stopCode"] == "TaskFailedToStart"
@@ -99,18 +88,7 @@ def test_tasks_that_cannot_start_fail_to_start(world: EcsWorld, setup: str, reas
 
 def test_a_secret_that_exists_lets_the_task_start(world: EcsWorld) -> None:
     arn = world.client("secretsmanager").create_secret(Name="db", SecretString='{"url": "x"}')["ARN"]
-    container = world.ecs.describe_task_definition(taskDefinition=world.register("v1"))["taskDefinition"]
-    defs = container["containerDefinitions"]
-    defs[0]["secrets"] = [{"name": "DB", "valueFrom": f"{arn}:url::"}]
-    td = world.ecs.register_task_definition(
-        family="backend",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        executionRoleArn="arn:aws:iam::123456789012:role/x",
-        containerDefinitions=defs,
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = world.register("v1", secrets=[{"name": "DB", "valueFrom": f"{arn}:url::"}])
     _, task = world.follow_task(world.run_task(td)["taskArn"])
     assert task["stopCode"] == "EssentialContainerExited"
 
@@ -121,21 +99,11 @@ def test_a_json_key_the_secret_lacks_fails_the_task_to_start_naming_the_key(worl
     it; https://repost.aws/knowledge-center/ecs-unable-to-pull-secrets). Once the key is there, tasks start."""
     sm = world.client("secretsmanager")
     arn = sm.create_secret(Name="arbiter-ai/production", SecretString='{"DATABASE_URL": "x"}')["ARN"]
-    defs = world.ecs.describe_task_definition(taskDefinition=world.register("v1"))["taskDefinition"]
-    defs = defs["containerDefinitions"]
-    defs[0]["secrets"] = [
+    references = [
         {"name": "DATABASE_URL", "valueFrom": f"{arn}:DATABASE_URL::"},
         {"name": "STRIPE_PRICE_ID", "valueFrom": f"{arn}:STRIPE_PRICE_ID::"},
     ]
-    td = world.ecs.register_task_definition(
-        family="backend",
-        requiresCompatibilities=["FARGATE"],
-        networkMode="awsvpc",
-        cpu="256",
-        memory="512",
-        executionRoleArn="arn:aws:iam::123456789012:role/x",
-        containerDefinitions=defs,
-    )["taskDefinition"]["taskDefinitionArn"]
+    td = world.register("v1", secrets=references)
     statuses, task = world.follow_task(world.run_task(td)["taskArn"])
     assert "RUNNING" not in statuses
     assert task["stopCode"] == "TaskFailedToStart"
