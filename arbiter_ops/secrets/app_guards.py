@@ -24,7 +24,6 @@ PROVIDER_KEYS = {  # environment.py _warn_missing_provider_keys: (variable, valu
     ("LLM_PROVIDER", "anthropic"): "ANTHROPIC_API_KEY",
     ("EMBEDDING_PROVIDER", "openai"): "OPENAI_API_KEY",
 }
-ALIASES = {"NEXTAUTH_SECRET": ("AUTH_SECRET",)}  # config.py: AliasChoices("NEXTAUTH_SECRET", "AUTH_SECRET")
 APP_DEFAULT_BASE_URL = "http://localhost:3000"  # config.py l.89: what the app uses without APP_BASE_URL
 
 
