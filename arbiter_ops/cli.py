@@ -95,6 +95,15 @@ def _positive_seconds(value: float | None) -> float | None:
     return value
 
 
+def _positive(flag: str) -> Callable[[float | None], float | None]:
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise click.BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint=flag)
+        return value
+
+    return check
+
+
 def _revision(value: str | None) -> int | None:
     if value is None:
         return None
@@ -268,6 +277,8 @@ def deploy_(
     no_migrate: bool = _option(D, "no_migrate", "--no-migrate"),
     no_smoke: bool = _option(D, "no_smoke", "--no-smoke"),
     timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
+    max_failed_tasks: int = _option(D, "max_failed_tasks", "--max-failed-tasks", min=1),
+    stall_timeout: float = _option(D, "stall_timeout", "--stall-timeout", callback=_positive("--stall-timeout")),
     force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
     lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=_seconds),
     seed_catalog_if_empty: bool = _option(D, "seed_catalog_if_empty", "--seed-catalog-if-empty"),

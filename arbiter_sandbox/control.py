@@ -76,11 +76,22 @@ class SandboxControl:
             },
         )
 
-    def fail_next_deployment(self, service: str, count: int = 1, reason: str | None = None) -> dict[str, Any]:
-        """The next ``count`` deployments of ``service`` (a rollback counts) have tasks that fail to start."""
-        return self._call(
-            "POST", "/_sandbox/ecs/fail-deployment", {"service": service, "count": count, "reason": reason}
-        )
+    def fail_next_deployment(
+        self,
+        service: str,
+        count: int = 1,
+        reason: str | None = None,
+        kind: str = "start",
+        exit_code: int = 1,
+        log_lines: list[str] | None = None,
+        secret_change: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The next ``count`` deployments of ``service`` (a rollback that starts tasks counts) meet ``kind``:
+        start (fail to start with ``reason``), crash (``exit_code``, ``log_lines``), unhealthy, stall, supersede,
+        edit-secret (``secret_change`` lands before ECS resolves the tasks' secrets)."""
+        body = {"service": service, "count": count, "reason": reason, "kind": kind, "exit_code": exit_code}
+        extra = {"log_lines": log_lines, "secret_change": secret_change}
+        return self._call("POST", "/_sandbox/ecs/fail-deployment", {**body, **extra})
 
     def set_progress(self, mode: str, step_seconds: float | None = None) -> dict[str, Any]:
         """ "per-call" (one step per poll), "instant", or "timed" (one step per ``step_seconds``)."""

@@ -3,9 +3,25 @@
 moto gives a service one PRIMARY deployment forever, so a deploy tool polling it would see "COMPLETED" for a
 revision that never started. Here every UpdateService with a new revision (or forceNewDeployment) starts a
 deployment that rolls out step by step: new tasks start (pending), run, old tasks stop, then the deployment
-completes. Tasks that cannot start (image not in ECR, missing log group or secret, armed failure) stop with
-TaskFailedToStart; past the failure threshold the circuit breaker fails the deployment and, if configured,
-rolls back to the last completed deployment.
+completes. A task that cannot start (image not in ECR, missing log group, a secret reference that does not
+resolve, an armed failure) stops with TaskFailedToStart; an armed crash or health-check failure stops a task
+after it ran. Each failure is on the stopped task (stopCode, stoppedReason, the container's exitCode/reason),
+never invented into the service's events. Past the breaker's threshold the deployment FAILS and, with rollback
+on, the last COMPLETED deployment becomes PRIMARY again.
+
+Pages followed (Amazon ECS Developer Guide / API Reference):
+- "Amazon ECS service event messages"
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-event-messages-list.html
+  (only the messages in :data:`DOCUMENTED_EVENTS` are ever emitted)
+- "Amazon ECS stopped tasks error messages"
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html
+- "How the Amazon ECS deployment circuit breaker detects failures"
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html and
+  ServiceDeploymentCircuitBreaker https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ServiceDeploymentCircuitBreaker.html
+  ("a minimum threshold of 3 and a maximum threshold of 200 ... 0.5 * desired task count")
+- Deployment.failedTasks https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Deployment.html ("A task is
+  considered a failure if the service scheduler can't launch the task, the task doesn't transition to a RUNNING
+  state, or if it fails any of its defined health checks and is stopped.")
 """
 
 from __future__ import annotations
@@ -15,11 +31,11 @@ import math
 import random
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from arbiter_sandbox.ecs_checks import preflight
+from arbiter_sandbox.ecs_scenarios import SERVICE_LOG_LINES, ArmFailure, Fate, put_secret
 from arbiter_sandbox.ecs_tasks import (
     PENDING_STATES,
     OverlayTask,
@@ -37,12 +53,16 @@ DEFAULT_DEPLOYMENT_CONFIGURATION: dict[str, Any] = {
     "maximumPercent": 200,
     "minimumHealthyPercent": 100,
 }
+# rolloutStateReason of a FAILED deployment (SERVICE_DEPLOYMENT_FAILED in "Amazon ECS service deployment state
+# change events", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_service_deployment_events.html)
 BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."
-SERVICE_LOG_LINES = ["INFO:     Application startup complete."]
+BREAKER_MIN, BREAKER_MAX = 3, 200  # API_ServiceDeploymentCircuitBreaker.html, "threshold"
 MAX_EVENTS = 100
 
-# service name -> the failure reason armed for its next deployment (None: it may succeed)
-ArmFailure = Callable[[str], str | None]
+
+def breaker_threshold(desired: int) -> int:
+    """API_ServiceDeploymentCircuitBreaker: 0.5 x desired, at least 3 and at most 200."""
+    return min(BREAKER_MAX, max(BREAKER_MIN, math.ceil(0.5 * desired)))
 
 
 def new_deployment_id() -> str:
@@ -67,8 +87,9 @@ class Deployment:
     launch_type: str
     network: dict[str, Any] | None
     platform_version: str | None
-    fail_reason: str | None = None
+    fate: Fate | None = None
     is_rollback: bool = False  # a failing rollback is not rolled back again
+    fate_played: bool = False  # a one-time fate (supersede, edit-secret) already happened
     id: str = field(default_factory=new_deployment_id)
     status: str = "PRIMARY"
     rollout_state: str = "IN_PROGRESS"
@@ -154,7 +175,7 @@ class ServiceState:
         return next((d for d in self.deployments if d.status == "PRIMARY"), None)
 
     # -- changes from API calls --------------------------------------------------------------
-    def deploy(self, task_definition: str, desired: int, fail_reason: str | None, rollback: bool = False) -> Deployment:
+    def deploy(self, task_definition: str, desired: int, fate: Fate | None) -> Deployment:
         """A new PRIMARY deployment; the current one becomes ACTIVE and keeps its running tasks."""
         old = self.primary
         new = Deployment(
@@ -163,8 +184,7 @@ class ServiceState:
             old.launch_type if old else "FARGATE",
             old.network if old else None,
             old.platform_version if old else None,
-            fail_reason=fail_reason,
-            is_rollback=rollback,
+            fate=fate,
         )
         if old is not None:
             old.status = "ACTIVE"
@@ -210,6 +230,20 @@ class ServiceState:
         if primary is None or primary.rollout_state == "FAILED":
             return False
         olds = [d for d in self.deployments if d is not primary]
+        if primary.fate is not None and primary.fate.kind == "supersede" and not primary.fate_played:
+            primary.fate_played = True  # another client's UpdateService (forceNewDeployment) of the previous revision
+            self.deploy(olds[0].task_definition if olds else primary.task_definition, primary.desired, None)
+            return self._changed()
+        doomed = [t for t in primary.running if t.plan.fate in ("crash", "unhealthy")]
+        if doomed:
+            for task in doomed:
+                if task.plan.fate == "crash":
+                    task.exit_now()
+                else:
+                    task.fail_health_check()
+                    self._event(f"(task {task.task_id}) failed container health checks.")
+            self._count_failures(primary, olds, len(doomed), arm)
+            return self._changed()
         if primary.pending and self._resolve_pending(primary, olds, store, arm):
             return self._changed()
         running, pending = len(primary.running), len(primary.pending)
@@ -232,10 +266,11 @@ class ServiceState:
         if running > primary.desired:
             self._stop(primary.running[primary.desired :], "Scaling activity initiated by (service scale-in)")
             return self._changed()
+        if pending or running < primary.desired:
+            return False  # tasks stuck in PENDING (or none could start): nothing moves
         if primary.rollout_state == "IN_PROGRESS":
             primary.set_state("COMPLETED", f"ECS deployment {primary.id} completed.")
             self.deployments = [primary]
-            self._event(f"(deployment {primary.id}) deployment completed.")
             self._event("has reached a steady state.")
             self.settled = True
             return True
@@ -246,34 +281,50 @@ class ServiceState:
         return False
 
     def _resolve_pending(self, primary: Deployment, olds: list[Deployment], store: TaskStore, arm: ArmFailure) -> bool:
-        """Pending tasks run or fail to start; True if the step is used up (tasks ran, or the breaker tripped)."""
+        """Pending tasks run or fail to start; True if the step is used up (tasks ran or failed)."""
         failed = [t for t in primary.pending if t.plan.fail_reason]
-        started = [t for t in primary.pending if not t.plan.fail_reason]
+        started = [t for t in primary.pending if not t.plan.fail_reason and t.plan.fate != "stall"]
         for task in started:
             task.mark_running()
         for task in failed:
+            # The reason lives on the stopped task ("Amazon ECS stopped tasks error messages"); ECS writes no
+            # service event per task that failed to start.
             task.fail_to_start(task.plan.fail_reason or "")
-            self._event(f"(task {task.task_id}) failed to start: {task.plan.fail_reason}")
-        if not failed:
-            return True
-        primary.failed_tasks += len(failed)
+        if failed:
+            self._count_failures(primary, olds, len(failed), arm)
+        return bool(failed or started)
+
+    def _count_failures(self, primary: Deployment, olds: list[Deployment], count: int, arm: ArmFailure) -> None:
+        """Deployment.failedTasks grows; at the breaker's threshold the deployment FAILS and, with rollback on,
+        the last COMPLETED deployment becomes PRIMARY again (IN_PROGRESS) rather than a new one."""
+        primary.failed_tasks += count
         primary.updated_at = time.time()
-        threshold = min(200, max(3, math.ceil(primary.desired / 2)))
-        if primary.failed_tasks < threshold:
-            return bool(started)  # ECS launches replacements right away: same step
+        if primary.failed_tasks < breaker_threshold(primary.desired):
+            return  # ECS launches replacements
         if not primary.warned:
             primary.warned = True
             self._event("is unable to consistently start tasks successfully.")
         breaker = self.config.get("deploymentCircuitBreaker") or {}
         if not breaker.get("enable"):
-            return bool(started)  # without the breaker ECS keeps trying forever
+            return  # without the breaker ECS keeps trying forever
         primary.set_state("FAILED", BREAKER_REASON)
-        self._event(f"(deployment {primary.id}) deployment failed: tasks failed to start.")
         target = next((d for d in olds if d.rollout_state == "COMPLETED"), None)
         if breaker.get("rollback") and not primary.is_rollback and target is not None:
-            self._event(f"rolling back to deployment {target.id}.")
-            self.deploy(target.task_definition, primary.desired, arm(self.name), rollback=True)
-        return True
+            self._roll_back_to(primary, target, arm)
+
+    def _roll_back_to(self, failed: Deployment, target: Deployment, arm: ArmFailure) -> None:
+        failed.status = "ACTIVE"
+        failed.updated_at = time.time()
+        for task in failed.pending:
+            task.stop_now("ServiceSchedulerInitiated", f"Scaling activity initiated by (deployment {target.id})")
+        target.status, target.is_rollback, target.desired = "PRIMARY", True, failed.desired
+        target.fate = arm(self.name)  # the tasks it may have to start anew meet what a test armed
+        target.set_state("IN_PROGRESS", f"ECS deployment {target.id} in progress.")
+        self.deployments.remove(target)
+        self.deployments.insert(0, target)
+        self._set_moto_task_definition(target.task_definition)
+        self.ticker.restart()
+        self.settled = False
 
     # -- helpers ---------------------------------------------------------------------------------
     def _changed(self) -> bool:
@@ -289,16 +340,22 @@ class ServiceState:
         try:
             task_def = ecs_backend(self.where).describe_task_definition(deployment.task_definition)
         except Exception:  # deleted under the service (DeleteTaskDefinitions): its tasks cannot start
-            self._event(f"(deployment {deployment.id}) task definition {deployment.task_definition} not found.")
             return []
-        reason = deployment.fail_reason or (preflight(self.where, task_def) if check else None)
+        fate = deployment.fate
+        if fate is not None and fate.kind == "edit-secret" and not deployment.fate_played:
+            deployment.fate_played = True  # (once) someone's PutSecretValue lands before ECS resolves the secrets
+            put_secret(self.where, dict(fate.secret_change))
+        reason = preflight(self.where, task_def) if check else None
         started = []
         for _ in range(count):
+            plan = deployment.fate.plan() if deployment.fate else Fate("none").plan()
+            if reason:  # what would really stop it (image, logs, secrets) wins over a scenario
+                plan = TaskPlan(log_lines=list(SERVICE_LOG_LINES), fail_reason=reason, never_stops=True)
             task = new_task(
                 self.where,
                 self.cluster_name,
                 task_def,
-                plan=TaskPlan(log_lines=list(SERVICE_LOG_LINES), fail_reason=reason, never_stops=True),
+                plan=plan,
                 group=f"service:{self.name}",
                 started_by=deployment.id,
                 launch_type=deployment.launch_type,

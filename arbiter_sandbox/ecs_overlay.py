@@ -22,13 +22,13 @@ from typing import Any
 
 from arbiter_sandbox.ecs_checks import check_network, preflight, require_active_revision, validate_task_definition
 from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, ServiceState, merge_config
+from arbiter_sandbox.ecs_scenarios import Fate, Scenarios, put_secret
 from arbiter_sandbox.ecs_tasks import (
     PROGRESS_MODES,
     EcsError,
     OverlayTask,
     Progress,
     ProgressMode,
-    TaskOutcome,
     TaskPlan,
     TaskStore,
     Where,
@@ -40,10 +40,6 @@ from arbiter_sandbox.ecs_tasks import (
 MAX_DESCRIBED_SERVICES = 10
 
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
-DEFAULT_DEPLOYMENT_FAILURE = (
-    "CannotStartContainerError: Error response from daemon: failed to create task for container: "
-    "sandbox scenario: deployment armed to fail"
-)
 
 # Calls moto with these JSON params (None: the request as received); returns the status and decoded body.
 MotoCall = Callable[[dict[str, Any] | None], tuple[int, dict[str, Any]]]
@@ -60,8 +56,7 @@ class EcsOverlay:
         # (command, exit code) of every one-off task that ran to its end: kept across resets (set up at start).
         self.exit_listeners: list[Callable[[str, int | None], None]] = []
         self.services: dict[ServiceKey, ServiceState] = {}
-        self._outcomes: list[TaskOutcome] = []
-        self._failing: dict[str, tuple[int, str]] = {}  # service name -> (deployments left, reason)
+        self.scenarios = Scenarios()
 
     # -- scenario API (Python; the HTTP control routes call these) ----------------------------------
     def set_progress(self, mode: str, step_seconds: float | None = None) -> dict[str, Any]:
@@ -73,38 +68,15 @@ class EcsOverlay:
             self.progress = Progress(mode, float(step_seconds or self.progress.step_seconds))  # type: ignore[arg-type]
             return asdict(self.progress)
 
-    def task_outcome(
-        self,
-        command_contains: str | None = None,
-        exit_code: int = 0,
-        log_lines: list[str] | None = None,
-        fail_to_start: str | None = None,
-        never_stops: bool = False,
-        secret_change: dict[str, str] | None = None,
-    ) -> dict[str, Any]:
+    def task_outcome(self, **armed: Any) -> dict[str, Any]:
         """Arm the outcome of the next RunTask whose overridden command contains ``command_contains``."""
-        if secret_change is not None and not (
-            isinstance(secret_change, dict)
-            and isinstance(secret_change.get("secret_id"), str)
-            and isinstance(secret_change.get("secret_string"), str)
-        ):
-            raise ValueError("secret_change needs a secret_id and a secret_string")
-        outcome = TaskOutcome(
-            command_contains, int(exit_code), log_lines, fail_to_start, bool(never_stops), secret_change
-        )
-        if log_lines is not None and not all(isinstance(line, str) for line in log_lines):
-            raise ValueError("log_lines must be a list of strings")
         with self.lock:
-            self._outcomes.append(outcome)
-        return asdict(outcome)
+            return self.scenarios.task_outcome(**armed)
 
-    def fail_next_deployment(self, service: str, count: int = 1, reason: str | None = None) -> dict[str, Any]:
-        """The next ``count`` deployments of ``service`` (rollbacks included) have tasks that fail to start."""
-        if not service or int(count) < 1:
-            raise ValueError("a service name and a positive count are needed")
+    def fail_next_deployment(self, service: str, **fate: Any) -> dict[str, Any]:
+        """The next deployments of ``service`` meet a :class:`Fate` (see :meth:`Scenarios.fail_next_deployment`)."""
         with self.lock:
-            self._failing[service] = (int(count), reason or DEFAULT_DEPLOYMENT_FAILURE)
-        return {"service": service, "count": int(count), "reason": reason or DEFAULT_DEPLOYMENT_FAILURE}
+            return self.scenarios.fail_next_deployment(service, **fate)
 
     def state(self) -> dict[str, Any]:
         with self.lock:
@@ -112,8 +84,7 @@ class EcsOverlay:
                 "progress": asdict(self.progress),
                 "services": [s.dump() for s in self.services.values()],
                 "tasks": [t.render() for t in self.store.tasks.values()],
-                "task_outcomes": [asdict(o) for o in self._outcomes],
-                "failing_deployments": {k: {"count": c, "reason": r} for k, (c, r) in self._failing.items()},
+                **self.scenarios.dump(),
             }
 
     def reset(self) -> None:
@@ -121,8 +92,7 @@ class EcsOverlay:
             self.progress = Progress(self._initial.mode, self._initial.step_seconds)
             self.store.clear()
             self.services.clear()
-            self._outcomes.clear()
-            self._failing.clear()
+            self.scenarios.clear()
 
     # -- request handling ---------------------------------------------------------------------------
     def handle(self, operation: str, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
@@ -232,9 +202,9 @@ class EcsOverlay:
             raise EcsError("InvalidParameterException", "Task definition does not support launch_type FARGATE.")
         check_network(where, task_def, params.get("networkConfiguration"))
         overrides = params.get("overrides") or {}
-        outcome = self._take_outcome(command_of(overrides))
+        outcome = self.scenarios.take_outcome(command_of(overrides))
         if outcome and outcome.secret_change:
-            _put_secret(where, outcome.secret_change)
+            put_secret(where, outcome.secret_change)
         plan = outcome.plan() if outcome else TaskPlan()
         plan.fail_reason = plan.fail_reason or preflight(where, task_def)
         tasks = [
@@ -367,30 +337,8 @@ class EcsOverlay:
             self.services[key] = ServiceState.seeded(where, moto_service, config, self.store)
         return self.services[key]
 
-    def _arm(self, service: str) -> str | None:
-        """Consume one armed deployment failure of ``service``: its reason, or None."""
-        left, reason = self._failing.get(service, (0, ""))
-        if left <= 0:
-            return None
-        if left == 1:
-            del self._failing[service]
-        else:
-            self._failing[service] = (left - 1, reason)
-        return reason
-
-    def _take_outcome(self, command: str) -> TaskOutcome | None:
-        for i, outcome in enumerate(self._outcomes):
-            if outcome.matches(command):
-                return self._outcomes.pop(i)
-        return None
-
-
-def _put_secret(where: Where, change: dict[str, str]) -> None:
-    """A new AWSCURRENT value, as PutSecretValue stores it, just before the task's secrets are resolved."""
-    from moto.secretsmanager.models import secretsmanager_backends
-
-    backend = secretsmanager_backends[where.account][where.region]
-    backend.put_secret_value(change["secret_id"], change["secret_string"], "", "", ["AWSCURRENT"])
+    def _arm(self, service: str) -> Fate | None:
+        return self.scenarios.arm(service)
 
 
 def _key(where: Where, cluster: str, service: str) -> ServiceKey:

@@ -79,27 +79,11 @@ class TaskPlan:
     log_lines: list[str] = field(default_factory=lambda: list(DEFAULT_LOG_LINES))
     fail_reason: str | None = None
     never_stops: bool = False
-
-
-@dataclass
-class TaskOutcome:
-    """A scenario armed by a test for the next RunTask whose command contains ``command_contains``."""
-
-    command_contains: str | None = None
-    exit_code: int = 0
-    log_lines: list[str] | None = None
-    fail_to_start: str | None = None
-    never_stops: bool = False
-    # {"secret_id", "secret_string"}: someone edits the secret after our checks and before ECS resolves the
-    # task's secrets (the race check-secrets cannot close); the task then meets whatever the new value holds.
-    secret_change: dict[str, str] | None = None
-
-    def matches(self, command: str) -> bool:
-        return self.command_contains is None or self.command_contains in command
-
-    def plan(self) -> TaskPlan:
-        lines = list(self.log_lines) if self.log_lines is not None else list(DEFAULT_LOG_LINES)
-        return TaskPlan(self.exit_code, lines, self.fail_to_start, self.never_stops)
+    # A service task's fate once RUNNING: "crash" (its essential container exits with exit_code after one
+    # scheduler step), "unhealthy" (it fails its container health check and ECS stops it), "stall" (it never
+    # leaves PENDING). None: it runs until it is replaced.
+    fate: str | None = None
+    container_reason: str | None = None  # e.g. "OutOfMemoryError: Container killed due to memory usage"
 
 
 @dataclass
@@ -117,6 +101,8 @@ class ContainerRun:
     log: LogTarget | None
     last_status: str = "PENDING"
     exit_code: int | None = None
+    reason: str | None = None
+    health: str = "UNKNOWN"
 
 
 @dataclass
@@ -213,6 +199,24 @@ class OverlayTask:
 
     def fail_to_start(self, reason: str) -> None:
         self._begin_stop("TaskFailedToStart", reason, exit_code=None)
+        self._set("STOPPED")
+        self.stopped_at = time.time()
+
+    def exit_now(self) -> None:
+        """A running service task whose essential container exits (its plan's exit code): "Essential container in
+        task exited" with stopCode EssentialContainerExited, as in "Amazon ECS stopped tasks error messages"
+        (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stopped-task-error-codes.html)."""
+        self._begin_stop("EssentialContainerExited", "Essential container in task exited", self.plan.exit_code)
+        if self.plan.container_reason:
+            self.containers[self.main].reason = self.plan.container_reason
+        self._set("STOPPED")
+        self.stopped_at = time.time()
+
+    def fail_health_check(self) -> None:
+        """ECS stops a task whose essential container is UNHEALTHY: stoppedReason "Task failed container health
+        checks" (same page), stopped by the service scheduler; the container got SIGTERM (exit 143)."""
+        self.containers[self.main].health = "UNHEALTHY"
+        self._begin_stop("ServiceSchedulerInitiated", "Task failed container health checks", 143)
         self._set("STOPPED")
         self.stopped_at = time.time()
 
@@ -323,10 +327,12 @@ class OverlayTask:
             "lastStatus": c.last_status,
             "networkBindings": [],
             "networkInterfaces": [],
-            "healthStatus": "UNKNOWN",
+            "healthStatus": c.health,
         }
         if c.exit_code is not None:
             data["exitCode"] = c.exit_code
+        if c.reason:
+            data["reason"] = c.reason
         return data
 
 

@@ -8,18 +8,18 @@ service back to the revision it had before (exit 1), and a failed rollback is ex
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.commands import option
-from arbiter_ops.core.errors import OpsError, OpsTimeout, Refused, RollbackFailed, interruption
+from arbiter_ops.core.errors import OpsError, Refused, RollbackFailed, interruption
 from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
     from arbiter_ops.core.steps import Pipeline
-    from arbiter_ops.ecs.services import Change
+    from arbiter_ops.ecs.plan import Outcome, Plan
 
 ROLLBACK_MIN_TIMEOUT = 300.0
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
@@ -33,42 +33,17 @@ class DeployOptions:
     no_migrate: bool = option(False, "Skip the migration gate.")
     no_smoke: bool = option(False, "Skip the smoke test after the rollout.")
     timeout: float = option(WAIT_TIMEOUT, "Seconds to wait for each rollout.")
+    max_failed_tasks: int = option(2, "Failed tasks of the new deployment after which the deploy rolls back.")
+    stall_timeout: float = option(600.0, "Seconds without any change in a rollout before it counts as stalled.")
     force_new_deployment: bool = option(False, "Restart tasks even on the same revision (e.g. after a secret changed).")
     lock_wait: float = option(0.0, "Seconds to wait for another deploy's lock.")
     seed_catalog_if_empty: bool = option(False, "Seed an empty catalog (python -m scripts.seed_catalog), check again.")
 
 
-@dataclass
-class Outcome:
-    """How the run went, step by step; the JSON document, the audit record and the exit code are read from it."""
-
-    ok: bool = False
-    rolled_back: bool = False
-    migrated: bool = False
-    error: OpsError | None = None
-    final: dict[str, str] = field(default_factory=dict)  # what each service ran at the last look
-    task_definitions: dict[str, str] = field(default_factory=dict)  # the contract's: what they run at the end
-
-
-@dataclass
-class Plan:
-    tag: str
-    services: list[str]
-    rendered: dict[str, dict[str, Any]] = field(default_factory=dict)
-    live_arns: dict[str, str] = field(default_factory=dict)  # what the services ran when the deploy began
-    deployments: dict[str, dict[str, int] | None] = field(default_factory=dict)  # deploymentConfiguration to send
-    live: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # their content (dry run: the diff)
-    arns: dict[str, str] = field(default_factory=dict)  # the revision each service must end on
-    registered: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
-
-    def live_arn(self, name: str) -> str:
-        return self.live_arns.get(name, "")
-
-
 def run(ctx: Context, opts: DeployOptions) -> int:
     from arbiter_ops.core.context import git_short_sha
     from arbiter_ops.core.steps import Pipeline
+    from arbiter_ops.ecs.plan import Outcome, Plan
     from arbiter_ops.ecs.taskdef import check_image_tag
 
     names = list(dict.fromkeys(opts.services)) or list(ctx.config.services)
@@ -124,11 +99,14 @@ def _where_things_stand(ctx: Context, plan: Plan, what: str) -> None:
 
 def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, opts: DeployOptions) -> None:
     from arbiter_ops.core.aws import arn_name
+    from arbiter_ops.ecs.plan import register
+    from arbiter_ops.ecs.rollout import Limits, RolloutTimeout
     from arbiter_ops.ecs.services import Change, update_services, wait_stable
+    from arbiter_ops.secrets.value_from import secret_of_key
 
     _checks(ctx, plan, pipe)
     with pipe.step("register") as step:
-        _register(ctx, plan)
+        register(ctx, plan)
         step.detail = (
             f"registered {', '.join(arn_name(plan.arns[s]) for s in plan.registered)}"
             if plan.registered
@@ -137,7 +115,15 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
     timeout = opts.timeout
     _migrate(ctx, plan, pipe, outcome, opts.no_migrate, timeout)
     plan.changes = [
-        Change(s, ctx.config.services[s].ecs_service, plan.live_arn(s), plan.arns[s], plan.deployments.get(s))
+        Change(
+            s,
+            ctx.config.services[s].ecs_service,
+            plan.live_arn(s),
+            plan.arns[s],
+            plan.deployments.get(s),
+            container=plan.container(ctx, s),
+            secret_of_key=secret_of_key(plan.container(ctx, s)),
+        )
         for s in plan.services
         if opts.force_new_deployment or plan.live_arn(s) != plan.arns[s] or plan.deployments.get(s)
     ]
@@ -149,9 +135,11 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
             since = update_services(ctx, plan.changes, force_new_deployment=opts.force_new_deployment)
             step.detail = ", ".join(f"{c.name} -> {arn_name(c.target)}" for c in plan.changes)
         with pipe.step("wait") as step:
+            limits = Limits(opts.max_failed_tasks, opts.stall_timeout)
             try:
-                progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}")
-            except OpsTimeout as exc:
+                progress, polls = wait_stable(ctx, plan.changes, timeout, since, f"deploying {plan.tag}", limits)
+            except RolloutTimeout as exc:
+                outcome.verdicts.update({p.name: p for p in exc.progress})
                 step.status, step.detail = "failed", exc.message
                 return _rollback(ctx, plan, pipe, outcome, timeout, exc.message)
             except OpsError as exc:
@@ -163,11 +151,15 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
                 )
                 raise
             outcome.final.update({p.name: p.task_definition for p in progress})
+            outcome.verdicts.update({p.name: p for p in progress})
             failed = [p for p in progress if p.state == "failed"]
             if failed:
                 step.status = "failed"
-                step.detail = "; ".join(f"{p.name}: {p.reason}" for p in failed)
-                return _rollback(ctx, plan, pipe, outcome, timeout, step.detail)
+                why = "; ".join(p.line() for p in failed)
+                step.detail = f"{why} ({polls} poll{'s' if polls != 1 else ''})"
+                for p in failed:
+                    ctx.output.warn(p.line())
+                return _after_failed_wait(ctx, plan, pipe, outcome, timeout, why)
             step.detail = "; ".join(f"{p.name} revision {p.revision} {p.rollout}" for p in progress)
             step.detail += f" ({polls} poll{'s' if polls != 1 else ''})"
     if opts.no_smoke:
@@ -212,41 +204,6 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
         step.detail = f"{len(plan.services)} image(s) tagged {plan.tag} found in ECR"
 
 
-def _register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
-    """Read the live revisions (one DescribeServices), register what differs (or plan to)."""
-    from arbiter_ops.ecs.api import (
-        describe_services,
-        describe_task_definition,
-        find_identical,
-        register_unless_identical,
-    )
-    from arbiter_ops.ecs.services import deployment_for
-
-    cfgs = [ctx.config.services[s] for s in plan.services]
-    live = describe_services(ctx, cfgs)
-    for name, cfg in zip(plan.services, cfgs, strict=True):
-        svc = live.get(cfg.ecs_service)
-        if svc is None:
-            raise Refused(
-                f"service {cfg.ecs_service} does not exist in cluster {ctx.env.cluster}",
-                hint="create the ECS services first (the guide's Step 3)",
-                code="service-missing",
-            )
-        plan.live_arns[name] = live_arn = str(svc["taskDefinition"])
-        plan.deployments[name] = deployment_for(cfg, svc)
-        if dry_run:
-            plan.live[name] = describe_task_definition(ctx, live_arn)  # for the diff
-            found = find_identical(ctx, plan.rendered[name], live_arn)
-            plan.arns[name] = found or "(new revision)"
-            if found is None:
-                plan.registered.append(name)
-            continue
-        arn, registered = register_unless_identical(ctx, plan.rendered[name], live_arn)
-        plan.arns[name] = arn
-        if registered:
-            plan.registered.append(name)
-
-
 def _migrate(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, skip: bool, timeout: float) -> None:
     """The gate: a failed migration stops the deploy before any service changes."""
     if skip:
@@ -283,14 +240,34 @@ def _smoke(ctx: Context, pipe: Pipeline, plan: Plan, opts: DeployOptions) -> tup
         return ok, step.detail
 
 
-def _rollback(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str) -> None:
+def _after_failed_wait(
+    ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str
+) -> None:
+    """A service someone else deployed over ours is left alone (their deployment owns it now); the rest go back."""
+    from arbiter_ops.ecs.verdict import SUPERSEDED
+
+    theirs = {name for name, p in outcome.verdicts.items() if p.verdict == SUPERSEDED}
+    if theirs and all(c.name in theirs for c in plan.changes):
+        outcome.error = Refused(
+            f"deploy superseded: {why}",
+            hint="find out who deployed (`arbiter-ops status`, CloudTrail UpdateService) before deploying again",
+            code="superseded",
+        )
+        return None
+    return _rollback(ctx, plan, pipe, outcome, timeout, why, leave=theirs)
+
+
+def _rollback(
+    ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str, leave: set[str] = frozenset()
+) -> None:
     from arbiter_ops.ecs.services import roll_back
 
     ctx.output.warn(f"{why}; rolling back to the previous revisions")
     with pipe.step("rollback") as step:
         # The way back gets at least ROLLBACK_MIN_TIMEOUT: a tight --timeout for the rollout must not cut
         # short the rollback that repairs it.
-        ok, detail, final = roll_back(ctx, plan.changes, max(timeout, ROLLBACK_MIN_TIMEOUT))
+        changes = [c for c in plan.changes if c.name not in leave]
+        ok, detail, final = roll_back(ctx, changes, max(timeout, ROLLBACK_MIN_TIMEOUT))
         outcome.final.update(final)
         step.detail = detail
         if outcome.migrated:
@@ -319,6 +296,7 @@ def _audit(ctx: Context, plan: Plan, outcome: Outcome) -> None:
         "rolled_back": outcome.rolled_back,
         "before": {s: plan.live_arn(s) for s in plan.services},
         "after": outcome.task_definitions,
+        "verdicts": outcome.verdicts_json(plan.services),
         "error": outcome.error.message if outcome.error is not None else None,
     }
     record_quietly(ctx, "deploy", data)  # the deploy's own outcome matters more than its record
@@ -333,6 +311,7 @@ def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome) -> int:
         "steps": pipe.as_json(),
         "task_definitions": outcome.task_definitions,
         "rolled_back": outcome.rolled_back,
+        "services": outcome.verdicts_json(plan.services),
     }
     if error is not None:
         doc["error"] = {"code": error.code, "message": error.line()}
@@ -342,6 +321,8 @@ def _summary(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome) -> int:
     verdict = f"deployed {plan.tag} to {ctx.env_name}" if ok else f"deploy of {plan.tag} to {ctx.env_name} FAILED"
     rows = [(s.name, s.status, s.duration_ms, s.detail) for s in pipe.steps]
     ctx.output.summary(f"arbiter-ops: {verdict}", ("step", "status", "ms", "detail"), rows, table=False)
+    verdicts = [(n, v["verdict"], v["failed_tasks"], v["cause"] or "") for n, v in doc["services"].items()]
+    ctx.output.summary("services", ("service", "verdict", "failed tasks", "cause"), verdicts, table=False)
 
     def text() -> None:
         ctx.output.human.print(verdict, markup=False, style="bold green" if ok else "bold red")
@@ -361,7 +342,9 @@ def _dry_run(ctx: Context, plan: Plan, pipe: Pipeline) -> int:
     try:
         _checks(ctx, plan, pipe)
         with pipe.step("register") as step:
-            _register(ctx, plan, dry_run=True)
+            from arbiter_ops.ecs.plan import register
+
+            register(ctx, plan, dry_run=True)
             step.status = "skipped"
             step.detail = (
                 f"would register {', '.join(plan.registered)}" if plan.registered else "task definitions unchanged"

@@ -231,6 +231,7 @@ def _report(
         exit_code=result.exit_code,
         stop_code=result.stop_code,
         reason=result.reason,
+        cause=result.cause,
         stopped_reason=result.stopped_reason,
         duration_ms=result.duration_ms,
         log_tail=result.log_tail,
@@ -246,7 +247,7 @@ def _report(
         summary = (
             f"migration timed out: {result.reason}"
             if error
-            else f"migration failed: {result.reason} (task {task_id}, {seconds:.1f} s)"
+            else f"migration failed: {_why(result)} (task {task_id}, {seconds:.1f} s)"
         )
         tail = result.log_tail[-FAILURE_LINES:]
         out.annotate("error", "arbiter-ops migrate failed", summary + ("\n" + "\n".join(tail) if tail else ""))
@@ -273,3 +274,8 @@ def _markdown(ctx: Context, summary: str, tail: list[str]) -> str:
     if tail:
         body += ["", "```", *tail, "```"]
     return "\n".join(body)
+
+
+def _why(result: MigrationResult) -> str:
+    """A task that never ran: its short cause (as a deploy names it); one that exited: its exit (logs follow)."""
+    return result.cause if result.cause and result.exit_code is None else result.reason

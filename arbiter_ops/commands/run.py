@@ -83,7 +83,8 @@ def _report(ctx: Context, doc: dict[str, Any], result: TaskResult, exit_code: in
     from arbiter_ops.state.audit import record_quietly
 
     out = ctx.output
-    keep = ("verdict", "task_arn", "exit_code", "stop_code", "reason", "stopped_reason", "duration_ms", "log_tail")
+    keep = ("verdict", "task_arn", "exit_code", "stop_code", "reason", "cause", "stopped_reason", "duration_ms")
+    keep += ("log_tail",)
     doc.update({k: getattr(result, k) for k in keep})
     record_quietly(ctx, "run", {k: doc[k] for k in ("service", "image_tag", "container_command", *keep[:5])})
     task = arn_name(result.task_arn or "")

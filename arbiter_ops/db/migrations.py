@@ -150,7 +150,7 @@ def last_migration(ctx: Context) -> dict[str, Any] | None:
     task = max(tasks, key=lambda t: t["createdAt"].timestamp() if t.get("createdAt") else 0.0)
     container_name = ctx.config.service(BACKEND).container
     result = MigrationResult(str(task.get("taskDefinitionArn")), task["taskArn"], verdict="ok", reason="")
-    judge(task, container_name, result, "the migration")
+    judge(task, {"name": container_name}, result, "the migration")
     overrides = (task.get("overrides") or {}).get("containerOverrides", [])
     return {
         "task_arn": result.task_arn,

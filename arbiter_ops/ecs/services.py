@@ -5,13 +5,13 @@ Shared by `deploy` (its automatic rollback) and `rollback` (by hand).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.core.aws import arn_name, call
 from arbiter_ops.core.errors import OpsTimeout
-from arbiter_ops.ecs.rollout import Progress, Target, wait_for
+from arbiter_ops.ecs.rollout import Limits, Progress, Target, wait_for
 from arbiter_ops.ecs.view import RolloutDisplay
 
 if TYPE_CHECKING:
@@ -28,6 +28,11 @@ class Change:
     previous: str
     target: str
     deployment: dict[str, int] | None = None  # a deploymentConfiguration to send too (a singleton's 100 / 0)
+    container: dict[str, Any] | None = None  # the main container's definition (for the failed tasks' logs)
+    secret_of_key: dict[str, str] = field(default_factory=dict)  # JSON key -> secret, to name causes
+    # Set by update_services from UpdateService's answer: our deployment, and the COMPLETED one it replaces.
+    deployment_id: str | None = None
+    previous_deployment_id: str | None = None
 
 
 # A scheduler must never run twice (two Celery beats run every job twice): ECS stops the old task before it starts
@@ -54,23 +59,45 @@ def update_services(ctx: Context, changes: list[Change], force_new_deployment: b
         kwargs: dict[str, Any] = {"forceNewDeployment": True} if force_new_deployment else {}
         if change.deployment:
             kwargs["deploymentConfiguration"] = change.deployment
-        call(
+        resp = call(
             ctx.client("ecs").update_service,
             cluster=ctx.env.cluster,
             service=change.ecs_service,
             taskDefinition=change.target,
             **kwargs,
         )
+        deployments = (resp.get("service") or {}).get("deployments") or []
+        primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+        change.deployment_id = primary.get("id") if primary else None
+        completed = [d for d in deployments if d is not primary and d.get("rolloutState") == "COMPLETED"]
+        change.previous_deployment_id = completed[0].get("id") if completed else None
     return since
 
 
 def wait_stable(
-    ctx: Context, changes: list[Change], timeout: float, since: datetime | None, title: str
+    ctx: Context,
+    changes: list[Change],
+    timeout: float,
+    since: datetime | None,
+    title: str,
+    limits: Limits | None = None,
 ) -> tuple[list[Progress], int]:
     """Wait for the changed services together (one DescribeServices per poll); (progress, polls)."""
-    targets = [Target(c.name, c.ecs_service, c.target, since) for c in changes]
+    targets = [
+        Target(
+            c.name,
+            c.ecs_service,
+            c.target,
+            since,
+            deployment_id=c.deployment_id,
+            previous_deployment_id=c.previous_deployment_id,
+            container=c.container,
+            secret_of_key=c.secret_of_key,
+        )
+        for c in changes
+    ]
     with RolloutDisplay(ctx.output, title) as display:
-        return wait_for(ctx, targets, timeout, on_progress=display.update)
+        return wait_for(ctx, targets, timeout, on_progress=display.update, limits=limits)
 
 
 def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool, str, dict[str, str]]:
@@ -81,7 +108,10 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     """
     from arbiter_ops.ecs.api import describe_service_names
 
-    back = [Change(c.name, c.ecs_service, c.target, c.previous) for c in changes]
+    back = [
+        Change(c.name, c.ecs_service, c.target, c.previous, container=c.container, secret_of_key=c.secret_of_key)
+        for c in changes
+    ]
     try:
         live = describe_service_names(ctx, [c.ecs_service for c in back])
         to_update = [c for c in back if live.get(c.ecs_service, {}).get("taskDefinition") != c.target]
@@ -95,7 +125,7 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     final = {p.name: p.task_definition for p in progress}
     failed = [p for p in progress if p.state == "failed"]
     if failed:
-        return False, "; ".join(f"{p.name}: {p.reason}" for p in failed), final
+        return False, "; ".join(p.line() for p in failed), final
     note = f" ({', '.join(already)} already put back by ECS's circuit breaker)" if already else ""
     return True, "services back on " + ", ".join(arn_name(c.target) for c in back) + note, final
 

@@ -48,6 +48,7 @@ class TaskResult:
     log_stream: str | None = None
     polls: int = 0
     network_configuration: dict[str, Any] = field(default_factory=dict)
+    cause: str | None = None  # the failure in a few words (ecs.causes), e.g. "secret S has no key K"
 
     @property
     def ok(self) -> bool:
@@ -159,7 +160,7 @@ def run_task(
             call(ecs.stop_task, cluster=ctx.env.cluster, task=task_arn, reason=f"{started_by}: timeout")
             stopped = waiter.wait(time.monotonic() + STOP_GRACE, poll)
             if stopped is not None:
-                judge(stopped, container["name"], result, what)
+                judge(stopped, container, result, what)
             state = "stopped" if stopped is not None else f"asked to stop (still {result.last_status})"
             result.verdict = "timeout"
             result.reason = f"{what} did not finish within {timeout:g} s; task {task_id} {state}"
@@ -174,9 +175,21 @@ def run_task(
             f"`aws ecs stop-task --cluster {ctx.env.cluster} --task {task_id}`"
         )
         raise
-    judge(stopped, container["name"], result, what)
+    judge(stopped, container, result, what)
     _close(result, started, logs)
+    if not result.ok:
+        result.cause = _cause(stopped, container, result.log_tail)
     return result
+
+
+def _cause(task: dict[str, Any], container: dict[str, Any], log_tail: list[str]) -> str:
+    """The same short cause a deploy gives for its tasks (:mod:`arbiter_ops.ecs.causes`)."""
+    from arbiter_ops.ecs.causes import StoppedTask, explain
+    from arbiter_ops.secrets.value_from import secret_of_key
+
+    stopped = StoppedTask.of(task, container.get("name"))
+    stopped.log_tail = list(log_tail)
+    return explain(stopped, secret_of_key(container))[1]
 
 
 def _close(result: TaskResult, started: float, logs: LogFollower | None) -> None:
@@ -196,8 +209,9 @@ def _task_container(td: dict[str, Any], name: str) -> dict[str, Any]:
     raise UsageError(f"task definition {td.get('taskDefinitionArn')} has no container {name!r}")
 
 
-def judge(task: dict[str, Any], container_name: str, result: TaskResult, what: str) -> None:
-    """Fill the verdict from the stopped task."""
+def judge(task: dict[str, Any], container_def: dict[str, Any], result: TaskResult, what: str) -> None:
+    """Fill the verdict from the stopped task (``container_def``: the container whose exit code decides)."""
+    container_name = container_def.get("name")
     container = next((c for c in task.get("containers", []) if c.get("name") == container_name), {})
     exit_code = container.get("exitCode")
     stop_code = task.get("stopCode")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.ecs.rollout import Progress
+from arbiter_ops.ecs.verdict import Progress
 
 if TYPE_CHECKING:
     from arbiter_ops.core.output import Output
@@ -16,8 +16,8 @@ def _table(progress: list[Progress], elapsed: float, title: str) -> Any:
     from rich.table import Table
 
     table = Table(title=f"{title} ({elapsed:.0f} s)", title_justify="left", expand=False)
-    for col in ("service", "revision", "rollout", "desired", "running", "pending", "failed", "latest event"):
-        table.add_column(col, overflow="fold", max_width=60 if col == "latest event" else None)
+    for col in ("service", "revision", "rollout", "desired", "running", "pending", "failed", "latest event", "verdict"):
+        table.add_column(col, overflow="fold", max_width=60 if col in ("latest event", "verdict") else None)
     for p in progress:
         table.add_row(
             f"{MARK.get(p.state, '')} {p.name}",
@@ -27,7 +27,8 @@ def _table(progress: list[Progress], elapsed: float, title: str) -> Any:
             str(p.running),
             str(p.pending),
             str(p.failed_tasks),
-            p.reason or (p.events[0] if p.events else ""),
+            p.events[0] if p.events else "",
+            f"{p.verdict}: {p.reason}" if p.verdict and p.reason else p.verdict or "…",
         )
     return table
 
@@ -65,7 +66,7 @@ class RolloutDisplay:
             if self._last.get(p.name) == key:
                 continue
             self._last[p.name] = key
-            event = p.reason or (p.events[0] if p.events else "")
+            event = (f"{p.verdict}: {p.reason}" if p.verdict else "") or (p.events[0] if p.events else "")
             self.output.info(
                 f"[{elapsed:4.0f}s] {p.name}: revision {p.revision} {p.rollout}, {p.running}/{p.desired} running, "
                 f"{p.pending} pending, {p.failed_tasks} failed{' - ' + event if event else ''}"

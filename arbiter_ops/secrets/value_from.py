@@ -19,7 +19,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Store = Literal["secretsmanager", "ssm"]
 
@@ -187,3 +187,17 @@ def _parse_ssm_name(value: str) -> SecretRef:
             "name must start with '/'; a Secrets Manager secret needs its ARN"
         )
     return SecretRef(store="ssm", secret_id=value, name=value)
+
+
+def secret_of_key(container: dict[str, Any] | None) -> dict[str, str]:
+    """JSON key -> secret name for a container definition's ``secrets`` (to name a cause such as "secret
+    arbiter-ai/production has no key STRIPE_PRICE_ID"); references that do not parse are left out."""
+    out: dict[str, str] = {}
+    for entry in (container or {}).get("secrets") or []:
+        try:
+            ref = parse_value_from(entry.get("valueFrom"))
+        except ValueFromError:
+            continue
+        if ref.key:
+            out.setdefault(ref.key, ref.name)
+    return out

@@ -150,6 +150,8 @@ def test_a_key_removed_after_the_gate_fails_the_task_to_start_naming_the_key(fas
     assert (doc["verdict"], doc["stop_code"]) == ("failed", "TaskFailedToStart")
     assert doc["reason"].startswith("the task failed to start: ResourceInitializationError: ")
     assert doc["reason"].endswith("did not contain json key STRIPE_PRICE_ID")
+    assert doc["cause"] == "secret arbiter-ai/local has no key STRIPE_PRICE_ID"  # deploy's own cause parser
+    assert "migration failed: secret arbiter-ai/local has no key STRIPE_PRICE_ID" in r.err
 
 
 def test_a_timeout_stops_the_task_and_exits_3(fast: Any, cli: Any) -> None:

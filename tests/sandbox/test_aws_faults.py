@@ -138,7 +138,12 @@ def test_control_routes_over_http(aws: AwsSandbox) -> None:
     assert state["progress"]["mode"] == "timed"
     assert state["task_outcomes"][0]["command_contains"] == "alembic"
     assert state["task_outcomes"][0]["secret_change"] == change
-    assert state["failing_deployments"] == {"backend": {"count": 2, "reason": "no"}}
+    assert state["failing_deployments"] == {
+        "backend": {"count": 2, "kind": "start", "reason": "no", "exit_code": 1, "log_lines": [], "secret_change": []}
+    }
+    with pytest.raises(SandboxControlError) as bad_kind:
+        control.fail_next_deployment("backend", kind="sometimes")
+    assert bad_kind.value.status == 400
     assert control.reset()["ok"] is True
     assert control.ecs_state()["task_outcomes"] == []
 
