@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from arbiter_ops import __version__
+from arbiter_ops import __version__, cli_help
 from arbiter_ops import _click as click
 from arbiter_ops.commands import HELP as _HELP
 from arbiter_ops.commands import (
@@ -27,6 +27,7 @@ from arbiter_ops.commands import (
     deploy,
     field_of,
     local,
+    metavar_of,
     migrate,
     promote,
     push,
@@ -56,10 +57,20 @@ app.add_typer(local_app, name="local")
 
 
 def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
+    """The field's option; ``default=...`` makes it required."""
     f = field_of(cls, name)
     if f.type in ("str", "str | None") and "callback" not in kwargs:
         kwargs["callback"] = _not_empty(flags[0])  # an unset CI variable must not mean "the default"
-    return typer.Option(default_of(f), *flags, help=f.metadata[_HELP], **kwargs)
+    default = kwargs.pop("default", default_of(f))
+    return typer.Option(default, *flags, help=f.metadata[_HELP], **_words(f), **kwargs)
+
+
+def _words(f: Any) -> dict[str, Any]:
+    """How --help names the value (SECONDS, TAG)."""
+    metavar = metavar_of(f)
+    if metavar is None:
+        return {}
+    return {"metavar": metavar}
 
 
 def _not_empty(flag: str) -> Callable[[Any], Any]:
@@ -74,7 +85,7 @@ def _not_empty(flag: str) -> Callable[[Any], Any]:
 def _argument(cls: type, name: str, **kwargs: Any) -> Any:
     f = field_of(cls, name)
     default = default_of(f)
-    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **kwargs)
+    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **_words(f), **kwargs)
 
 
 def _invoke(ctx: typer.Context, name: str, run: Callable[[Any, Any], int], cls: type, values: dict[str, Any]) -> int:
@@ -112,11 +123,17 @@ def _seconds(value: float | None) -> float | None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: str | None = typer.Option(None, "--config", envvar="ARBITER_OPS_CONFIG", help="Config file."),
-    env: str = typer.Option("local", "--env", envvar="ARBITER_OPS_ENV", help="Environment to act on."),
-    output: str = typer.Option("text", "--output", envvar="ARBITER_OPS_OUTPUT", help="text or json."),
-    region: str | None = typer.Option(None, "--region", help="AWS region (else AWS_REGION, else config)."),
-    profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    config: str | None = typer.Option(
+        None, "--config", envvar="ARBITER_OPS_CONFIG", metavar="FILE", help="Config file (else ./arbiter-ops.toml)."
+    ),
+    env: str = typer.Option(
+        "local", "--env", envvar="ARBITER_OPS_ENV", metavar="NAME", help="Environment to act on."
+    ),
+    output: str = typer.Option(
+        "text", "--output", envvar="ARBITER_OPS_OUTPUT", metavar="[text|json]", help="json: one document on stdout."
+    ),
+    region: str | None = typer.Option(None, "--region", metavar="REGION", help="AWS region (else AWS_REGION, config)."),
+    profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", metavar="NAME", help="AWS profile."),
     yes: bool = typer.Option(False, "--yes", envvar="ARBITER_OPS_YES", help="Skip confirmation (CI)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Less detail."),
@@ -192,12 +209,8 @@ PR = promote.PromoteOptions
 def promote_(
     ctx: typer.Context,
     services: list[str] = _argument(PR, "services"),
-    from_tag: str = typer.Option(
-        ..., "--from-tag", help=field_of(PR, "from_tag").metadata[_HELP], callback=_not_empty("--from-tag")
-    ),
-    to_tag: str = typer.Option(
-        ..., "--to-tag", help=field_of(PR, "to_tag").metadata[_HELP], callback=_not_empty("--to-tag")
-    ),
+    from_tag: str = _option(PR, "from_tag", "--from-tag", default=...),
+    to_tag: str = _option(PR, "to_tag", "--to-tag", default=...),
 ) -> int:
     """Give an image already in ECR another tag, without rebuilding (BatchGetImage + PutImage).
 
@@ -351,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    command = typer.main.get_command(app)
+    command = cli_help.teach(typer.main.get_command(app))
     known = Globals.of(command)
     args = argv
     try:
