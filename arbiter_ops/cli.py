@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from arbiter_ops import __version__, cli_help
+from arbiter_ops import __version__, cli_help, completion
 from arbiter_ops import _click as click
 from arbiter_ops.commands import HELP as _HELP
 from arbiter_ops.commands import (
@@ -66,11 +66,11 @@ def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
 
 
 def _words(f: Any) -> dict[str, Any]:
-    """How --help names the value (SECONDS, TAG)."""
+    """How --help names the value (SECONDS, TAG) and what a shell completes for it (service names, check ids)."""
     metavar = metavar_of(f)
     if metavar is None:
         return {}
-    return {"metavar": metavar}
+    return {"metavar": metavar, "autocompletion": completion.BY_METAVAR.get(metavar)}
 
 
 def _not_empty(flag: str) -> Callable[[Any], Any]:
@@ -127,10 +127,12 @@ def _global(
         None, "--config", envvar="ARBITER_OPS_CONFIG", metavar="FILE", help="Config file (else ./arbiter-ops.toml)."
     ),
     env: str = typer.Option(
-        "local", "--env", envvar="ARBITER_OPS_ENV", metavar="NAME", help="Environment to act on."
+        "local", "--env", envvar="ARBITER_OPS_ENV", metavar="NAME", help="Environment to act on.",
+        autocompletion=completion.environments,
     ),
     output: str = typer.Option(
-        "text", "--output", envvar="ARBITER_OPS_OUTPUT", metavar="[text|json]", help="json: one document on stdout."
+        "text", "--output", envvar="ARBITER_OPS_OUTPUT", metavar="[text|json]", help="json: one document on stdout.",
+        autocompletion=completion.outputs,
     ),
     region: str | None = typer.Option(None, "--region", metavar="REGION", help="AWS region (else AWS_REGION, config)."),
     profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", metavar="NAME", help="AWS profile."),
@@ -138,6 +140,8 @@ def _global(
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Less detail."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    _show_completion: str | None = completion.option("--show-completion"),
+    _install_completion: str | None = completion.option("--install-completion"),
 ) -> None:
     if output not in ("text", "json"):
         raise click.BadParameter(f"must be 'text' or 'json' (got {output[:40]!r})", param_hint="--output")
@@ -364,6 +368,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
+    completion.register()
     command = cli_help.teach(typer.main.get_command(app))
     known = Globals.of(command)
     args = argv
