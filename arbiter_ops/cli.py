@@ -16,7 +16,7 @@ from typing import Any
 
 import typer
 
-from arbiter_ops import __version__
+from arbiter_ops import __version__, cli_help, completion
 from arbiter_ops import _click as click
 from arbiter_ops.commands import HELP as _HELP
 from arbiter_ops.commands import (
@@ -27,6 +27,7 @@ from arbiter_ops.commands import (
     deploy,
     field_of,
     local,
+    metavar_of,
     migrate,
     promote,
     push,
@@ -56,10 +57,20 @@ app.add_typer(local_app, name="local")
 
 
 def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
+    """The field's option; ``default=...`` makes it required."""
     f = field_of(cls, name)
     if f.type in ("str", "str | None") and "callback" not in kwargs:
         kwargs["callback"] = _not_empty(flags[0])  # an unset CI variable must not mean "the default"
-    return typer.Option(default_of(f), *flags, help=f.metadata[_HELP], **kwargs)
+    default = kwargs.pop("default", default_of(f))
+    return typer.Option(default, *flags, help=f.metadata[_HELP], **_words(f), **kwargs)
+
+
+def _words(f: Any) -> dict[str, Any]:
+    """How --help names the value (SECONDS, TAG) and what a shell completes for it (service names, check ids)."""
+    metavar = metavar_of(f)
+    if metavar is None:
+        return {}
+    return {"metavar": metavar, "autocompletion": completion.BY_METAVAR.get(metavar)}
 
 
 def _not_empty(flag: str) -> Callable[[Any], Any]:
@@ -74,7 +85,7 @@ def _not_empty(flag: str) -> Callable[[Any], Any]:
 def _argument(cls: type, name: str, **kwargs: Any) -> Any:
     f = field_of(cls, name)
     default = default_of(f)
-    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **kwargs)
+    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **_words(f), **kwargs)
 
 
 def _invoke(ctx: typer.Context, name: str, run: Callable[[Any, Any], int], cls: type, values: dict[str, Any]) -> int:
@@ -121,15 +132,25 @@ def _seconds(value: float | None) -> float | None:
 @app.callback()
 def _global(
     ctx: typer.Context,
-    config: str | None = typer.Option(None, "--config", envvar="ARBITER_OPS_CONFIG", help="Config file."),
-    env: str = typer.Option("local", "--env", envvar="ARBITER_OPS_ENV", help="Environment to act on."),
-    output: str = typer.Option("text", "--output", envvar="ARBITER_OPS_OUTPUT", help="text or json."),
-    region: str | None = typer.Option(None, "--region", help="AWS region (else AWS_REGION, else config)."),
-    profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", help="AWS profile."),
+    config: str | None = typer.Option(
+        None, "--config", envvar="ARBITER_OPS_CONFIG", metavar="FILE", help="Config file (else ./arbiter-ops.toml)."
+    ),
+    env: str = typer.Option(
+        "local", "--env", envvar="ARBITER_OPS_ENV", metavar="NAME", help="Environment to act on.",
+        autocompletion=completion.environments,
+    ),
+    output: str = typer.Option(
+        "text", "--output", envvar="ARBITER_OPS_OUTPUT", metavar="[text|json]", help="json: one document on stdout.",
+        autocompletion=completion.outputs,
+    ),
+    region: str | None = typer.Option(None, "--region", metavar="REGION", help="AWS region (else AWS_REGION, config)."),
+    profile: str | None = typer.Option(None, "--profile", envvar="AWS_PROFILE", metavar="NAME", help="AWS profile."),
     yes: bool = typer.Option(False, "--yes", envvar="ARBITER_OPS_YES", help="Skip confirmation (CI)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Less detail."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    _show_completion: str | None = completion.option("--show-completion"),
+    _install_completion: str | None = completion.option("--install-completion"),
 ) -> None:
     if output not in ("text", "json"):
         raise click.BadParameter(f"must be 'text' or 'json' (got {output[:40]!r})", param_hint="--output")
@@ -201,12 +222,8 @@ PR = promote.PromoteOptions
 def promote_(
     ctx: typer.Context,
     services: list[str] = _argument(PR, "services"),
-    from_tag: str = typer.Option(
-        ..., "--from-tag", help=field_of(PR, "from_tag").metadata[_HELP], callback=_not_empty("--from-tag")
-    ),
-    to_tag: str = typer.Option(
-        ..., "--to-tag", help=field_of(PR, "to_tag").metadata[_HELP], callback=_not_empty("--to-tag")
-    ),
+    from_tag: str = _option(PR, "from_tag", "--from-tag", default=...),
+    to_tag: str = _option(PR, "to_tag", "--to-tag", default=...),
 ) -> int:
     """Give an image already in ECR another tag, without rebuilding (BatchGetImage + PutImage).
 
@@ -362,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    command = typer.main.get_command(app)
+    completion.register()
+    command = cli_help.teach(typer.main.get_command(app))
     known = Globals.of(command)
     args = argv
     try:

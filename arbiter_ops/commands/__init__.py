@@ -12,14 +12,52 @@ from dataclasses import MISSING, Field, field, fields
 from typing import Any
 
 HELP = "help"
+METAVAR = "metavar"
+
+# How `--help` names a value, by the field's name: one name means one thing in every command, so the word is
+# written once here (``option(..., metavar=)`` overrides it). A list-valued argument shows ``SERVICE...``.
+METAVARS = {
+    "service": "SERVICE",
+    "services": "SERVICE",
+    "image_tag": "TAG",
+    "tag": "TAG",
+    "from_tag": "TAG",
+    "to_tag": "TAG",
+    "timeout": "SECONDS",
+    "lock_wait": "SECONDS",
+    "out": "FILE",
+    "task_def": "FILE",
+    "to_revision": "N",
+    "only": "CHECK",
+    "skip": "CHECK",
+    "command": "COMMAND",
+    "database_url": "URL",
+}
+# Else by type: the contract's durations are seconds.
+TYPE_METAVARS = {"float": "SECONDS", "int": "N", "str": "TEXT"}
 
 
-def option(default: Any, help: str) -> Any:
-    """A field of an options dataclass: its default (a callable such as ``list`` makes a fresh one each time)
-    and its help text, both read by cli.py for Typer."""
+def option(default: Any, help: str, metavar: str | None = None) -> Any:
+    """A field of an options dataclass: its default (a callable such as ``list`` makes a fresh one each time),
+    its help text and, when its name does not say it (:data:`METAVARS`), the word `--help` shows for its value;
+    all read by cli.py for Typer."""
+    metadata = {HELP: help, METAVAR: metavar}
     if isinstance(default, type) and default in (list, dict):
-        return field(default_factory=default, metadata={HELP: help})
-    return field(default=default, metadata={HELP: help})
+        return field(default_factory=default, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def metavar_of(f: Field[Any]) -> str | None:
+    """The plain word for a field's value (``TAG``, ``SECONDS``), never a Python type; None for a flag."""
+    explicit = f.metadata.get(METAVAR)
+    if explicit:
+        return str(explicit)
+    if f.name in METAVARS:
+        return METAVARS[f.name]
+    kind = str(f.type).replace(" | None", "")
+    if kind == "bool":
+        return None
+    return TYPE_METAVARS.get(kind.removeprefix("list[").removesuffix("]"), "VALUE")
 
 
 def default_of(f: Field[Any]) -> Any:

@@ -33,6 +33,20 @@ def markdown_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[A
     return "\n".join(parts).rstrip()
 
 
+# The width of text for a file that is no terminal (a CI log, a pipe) when COLUMNS does not say: such a line has no
+# edge, and rich's default of 80 columns would fold a table's cells (`arbiter-ba` / `ckend:6`).
+LOG_WIDTH = 200
+
+
+def _console(file: TextIO) -> Any:
+    from rich.console import Console  # here, not at import: `--help` never pays for rich
+
+    console = Console(file=file, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        console.width = LOG_WIDTH  # COLUMNS, when set, is honoured by rich itself (terminal or not)
+    return console
+
+
 class Output:
     def __init__(
         self,
@@ -47,11 +61,8 @@ class Output:
         self.quiet = quiet
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
-        from rich.console import Console  # here, not at import: `--help` never pays for rich
-
-        no_color = bool(os.environ.get("NO_COLOR"))
-        self.err = Console(file=self._stderr, no_color=no_color, highlight=False, soft_wrap=True)
-        self.out = Console(file=self._stdout, no_color=no_color, highlight=False, soft_wrap=True)
+        self.err = _console(self._stderr)
+        self.out = _console(self._stdout)
         self.github = os.environ.get("GITHUB_ACTIONS") == "true"
         self.ci = self.github or os.environ.get("CI", "").lower() in ("1", "true", "yes")
         self.redact = REDACTOR
