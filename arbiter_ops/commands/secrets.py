@@ -119,6 +119,8 @@ def _write(ctx: Context, values: dict[str, str], *, dry_run: bool, replace: bool
     arn = snapshot.arn if snapshot else None
     findings = importer.value_findings(inputs, secret_id, arn, payload, values, expectations(ctx))
     blocking = [f for f in findings if importer.refuses(f)]
+    used = importer.referenced_keys(inputs, secret_id, arn)
+    dropped = [k for k in plan.removed if k in used]  # --replace must not take a key a container needs
     doc: dict[str, Any] = {
         "secret": secret_id,
         "source": source,
@@ -134,7 +136,11 @@ def _write(ctx: Context, values: dict[str, str], *, dry_run: bool, replace: bool
         message = (
             f"refusing to write {secret_id}: {len(keys)} key(s) hold values check-secrets rejects: {', '.join(keys)}"
         )
-        return _refuse(ctx, doc, plan, findings, message, "fix those values (the findings say how), then run again")
+        return _refuse(ctx, doc, findings, message, "fix those values (the findings say how), then run again")
+    if dropped:
+        why = "; ".join(f"{k} is referenced by the {' and '.join(used[k])}" for k in dropped)
+        message = f"refusing to remove {', '.join(dropped)} from {secret_id}: {why}"
+        return _refuse(ctx, doc, findings, message, "keep them in the file, or change the templates first")
     size = importer.too_large(payload)
     if size:
         raise Refused(f"{secret_id} would hold {size} bytes: Secrets Manager takes at most 65536", code="too-large")
@@ -185,7 +191,7 @@ def _text(ctx: Context, doc: dict[str, Any], plan: Any, findings: list[Finding])
     out.human.print(verdict, markup=False)
 
 
-def _refuse(ctx: Context, doc: dict[str, Any], plan: Any, findings: list[Finding], message: str, hint: str) -> int:
+def _refuse(ctx: Context, doc: dict[str, Any], findings: list[Finding], message: str, hint: str) -> int:
     """A refusal that still shows the findings: the one error line, and the error document with them."""
     doc["error"] = {"code": "invalid-values", "message": f"{message}; {hint}"}
     code = finish(ctx, doc, False, text=lambda: _findings_text(ctx, findings), exit_code=1)
