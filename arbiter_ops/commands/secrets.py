@@ -205,6 +205,8 @@ def run_diff(ctx: Context, opts: SecretsDiffOptions) -> int:
 
     if opts.env_a == opts.env_b:
         raise UsageError(f"both environments are {opts.env_a!r}", hint="name two different environments", code="usage")
+    for name in (opts.env_a, opts.env_b):
+        ctx.config.environment(name)  # an unknown environment is bad input before any AWS call
     a, b = side(ctx, opts.env_a), side(ctx, opts.env_b)
     result = compare(a, b)
     ok = not result.problems
