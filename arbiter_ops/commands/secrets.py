@@ -62,6 +62,17 @@ def run_import(ctx: Context, opts: SecretsImportOptions) -> int:
 
 
 def run_set(ctx: Context, opts: SecretsSetOptions) -> int:
+    import json
+
+    from arbiter_ops.core.redact import REDACTOR
+    from arbiter_ops.secrets.value_from import looks_like_secret_value
+
+    if looks_like_secret_value(opts.key):  # a value pasted where the name belongs: never echo it
+        raise UsageError(
+            "KEY looks like a secret value, not a variable name",
+            hint='give the name as KEY and pipe the value: printf %s "$VALUE" | arbiter-ops secrets set NAME',
+            code="bad-key",
+        )
     if not KEY.fullmatch(opts.key):
         raise UsageError(
             f"{opts.key[:60]!r} is not a variable name",
@@ -69,9 +80,7 @@ def run_set(ctx: Context, opts: SecretsSetOptions) -> int:
             code="bad-key",
         )
     value = _read_stdin(opts.key)
-    from arbiter_ops.core.redact import REDACTOR
-
-    REDACTOR.add(value)
+    REDACTOR.add_payload(json.dumps({opts.key: value}))  # as a fetched payload: the sensitive keys' values
     return _write(ctx, {opts.key: value}, dry_run=opts.dry_run, replace=False, source="stdin")
 
 

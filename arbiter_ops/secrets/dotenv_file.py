@@ -17,6 +17,7 @@ from pathlib import Path
 
 from arbiter_ops.core.errors import UsageError
 from arbiter_ops.core.redact import REDACTOR
+from arbiter_ops.secrets.value_from import looks_like_secret_value
 
 MAX_BYTES = 1024 * 1024  # a dotenv file of secrets is a few KB; Secrets Manager holds at most 64 KB
 KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # what a container's environment variable can be called
@@ -69,7 +70,7 @@ def read_dotenv(path: str) -> DotenvFile:
             continue  # a comment or a blank line
         elif binding.value is None:
             problems.append(f"line {line} has no '=' (KEY=value expected)")
-        elif not KEY.fullmatch(binding.key):
+        elif not KEY.fullmatch(binding.key) or looks_like_secret_value(binding.key):
             problems.append(f"line {line} does not start with a variable name (letters, digits, _)")
         else:
             lines.setdefault(binding.key, []).append(line)

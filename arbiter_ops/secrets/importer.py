@@ -18,7 +18,13 @@ from typing import Any
 
 from arbiter_ops.secrets.analysis import Fetched, TaskDefinitionInput, analyze, references
 from arbiter_ops.secrets.findings import ContainerView, Expectations, Finding, Given
-from arbiter_ops.secrets.rules import rule_bad_url, rule_placeholder_value, rule_stripe_key_mode, rule_weak_secret
+from arbiter_ops.secrets.rules import (
+    is_sensitive,
+    rule_bad_url,
+    rule_placeholder_value,
+    rule_stripe_key_mode,
+    rule_weak_secret,
+)
 from arbiter_ops.secrets.value_from import SecretRef, ValueFromError, parse_value_from
 
 MAX_SECRET_BYTES = 65536  # Secrets Manager's limit on a SecretString
@@ -95,7 +101,12 @@ def value_findings(
         for f in analyze(inputs, fetched, expect, unused_keys=False)
         if f.code in VALUE_CODES and f.key in wanted and f.secret is not None
     ]
-    unreferenced = sorted(wanted - set(referenced_keys(inputs, secret_id, arn)))
+    # An empty plain setting no container references can be deliberate (as in the rules' own view of `environment`).
+    unreferenced = [
+        key
+        for key in sorted(wanted - set(referenced_keys(inputs, secret_id, arn)))
+        if is_sensitive(key) or payload.get(key) != ""
+    ]
     view = ContainerView("", "", None, False, (), [])
     for key in unreferenced:
         value = payload.get(key)

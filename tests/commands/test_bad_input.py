@@ -157,6 +157,7 @@ CASES = [
     Case("secrets-set-newline-only", ["secrets", "set", "STRIPE_PRICE_ID"], 2, "no value", stdin="\n"),
     Case("secrets-set-two-lines", ["secrets", "set", "A"], 2, "more than one line", stdin=f"{CANARY}\nb\n"),
     Case("secrets-set-bad-key", ["secrets", "set", "not-a-name"], 2, "'not-a-name' is not a variable name", stdin="x"),
+    Case("secrets-set-a-pasted-key", ["secrets", "set", f"sk_live_{CANARY}"], 2, "KEY looks like a secret", stdin="x"),
     Case("secrets-set-no-key", ["secrets", "set"], 2, "Missing argument", stdin="x"),
     Case("secrets-diff-one-env", ["secrets", "diff", "staging"], 2, "Missing argument"),
     Case("secrets-diff-same-env", ["secrets", "diff", "staging", "staging"], 2, "both environments are 'staging'"),

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, sandbox_client
+from conftest import ROOT, run_subprocess, sandbox_client
 
 TEMPLATE = ROOT / "tests" / "fixtures" / "backend.env.production.example"
 SECRET = "arbiter-ai/local"
@@ -210,12 +210,30 @@ def test_set_reads_exactly_one_value_from_stdin(sandbox: Any, cli: Any, monkeypa
     assert payload(sandbox)["STRIPE_PRICE_ID"] == "price_1NewPriceId"
 
 
+def test_set_as_a_user_pipes_it(sandbox: Any, tmp_path: Path) -> None:
+    r = run_subprocess("--output", "json", "secrets", "set", "STRIPE_PRICE_ID", cwd=tmp_path, stdin="price_1Piped\r\n")
+    assert r.code == 0, r.text
+    assert payload(sandbox)["STRIPE_PRICE_ID"] == "price_1Piped"  # one value, its line ending dropped
+    assert writes(r.json()) == {
+        "secretsmanager:PutSecretValue": 1,
+        "secretsmanager:UpdateSecretVersionStage": 2,  # AWSCURRENT moved (the compare-and-set), AWSPENDING dropped
+    }
+
+
+def test_an_empty_plain_setting_no_container_uses_is_not_a_placeholder(sandbox: Any, cli: Any, tmp_path: Path) -> None:
+    r = cli("--output", "json", "secrets", "import", write(tmp_path, "SENTRY_DSN=\nEXTRA_API_KEY=\n"))
+    assert r.code == 1, r.text  # an empty *_KEY is still a forgotten value
+    assert [f["key"] for f in r.json()["findings"]] == ["EXTRA_API_KEY"]
+    assert cli("secrets", "import", write(tmp_path, "SENTRY_DSN=\n")).code == 0
+    assert payload(sandbox)["SENTRY_DSN"] == ""
+
+
 # -- the canary: no value in any output, on success and on refusal -------------------------------------------
 def forms(value: str) -> set[str]:
     return {value, urllib.parse.quote(value, safe=""), json.dumps(value)[1:-1], value[-12:]}
 
 
-MODES = {"text": [], "json": ["--output", "json"], "verbose": ["-vv"]}
+MODES = {"text": [], "json": ["--output", "json"], "verbose": ["-vv"], "github": ["--output", "json"]}
 SCENARIOS = {
     "import": (0, f"NEXTAUTH_SECRET={CANARY}{'a' * 32}\nDATABASE_URL=postgresql+asyncpg://u:{CANARY}@db:5432/a\n"),
     "import-dry-run": (0, f"STRIPE_PRICE_ID=price_{CANARY}\nNOTE={CANARY}\n"),
@@ -233,6 +251,10 @@ def test_no_value_ever_appears_in_any_output(
     scenario: str, mode: str, sandbox: Any, cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     code, text = SCENARIOS[scenario]
+    summary = tmp_path / "summary.md"
+    if mode == "github":
+        monkeypatch.setenv("GITHUB_ACTIONS", "true")
+        monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     if scenario.startswith("set"):
         _stdin(monkeypatch, text)
         r = cli(*MODES[mode], "secrets", "set", "STRIPE_SECRET_KEY")
@@ -240,8 +262,11 @@ def test_no_value_ever_appears_in_any_output(
         extra = ["--dry-run"] if scenario.endswith("dry-run") else []
         r = cli(*MODES[mode], "secrets", "import", write(tmp_path, text), *extra)
     assert r.code == code, r.text
-    assert "Traceback" not in r.text and "****" not in r.text  # never even tried to print one
+    everything = r.text + (summary.read_text() if summary.exists() else "")
+    if mode == "github" and code:
+        assert "::error" in everything
+    assert "Traceback" not in everything and "****" not in everything  # never even tried to print one
     for form in forms(CANARY):
-        assert form not in r.text, (form, r.text)
+        assert form not in everything, (form, everything)
     if mode == "json":
         json.loads(r.out)  # one document, nothing else on stdout
