@@ -1,6 +1,10 @@
-"""The click that Typer runs on: Typer >= 0.29 vendors it as ``typer._click``; older Typer uses click."""
+"""The click that Typer runs on: Typer >= 0.29 vendors it as ``typer._click``; older Typer uses click. And the
+checks of option values that click leaves to us (finite seconds, revision numbers), raised as its BadParameter."""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import typer
 
@@ -15,3 +19,34 @@ BadParameter = exceptions.BadParameter
 NoArgsIsHelpError = getattr(exceptions, "NoArgsIsHelpError", None)
 Exit = typer.Exit
 Abort = typer.Abort
+
+
+def positive_seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint="--timeout")
+    return value
+
+
+def positive(flag: str) -> Callable[[float | None], float | None]:
+    """positive_seconds for another option than --timeout."""
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint=flag)
+        return value
+
+    return check
+
+
+def revision(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise BadParameter(f"{value[:40]!r} is not a revision number (1, 2, ...)", param_hint="--to-revision")
+    return int(value)
+
+
+def seconds(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise BadParameter(f"must be 0 or more finite seconds, not {value}", param_hint="--lock-wait")
+    return value

@@ -8,7 +8,6 @@ module level: `arbiter-ops --help` must not pay for boto3, stripe, jinja2, pydan
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -18,22 +17,25 @@ import typer
 
 from arbiter_ops import __version__, cli_help, completion
 from arbiter_ops import _click as click
-from arbiter_ops.commands import HELP as _HELP
+from arbiter_ops._click import positive_seconds as _positive_seconds
+from arbiter_ops._click import revision as _revision
+from arbiter_ops._click import seconds as _seconds
+from arbiter_ops.cli_params import argument as _argument
+from arbiter_ops.cli_params import not_empty as _not_empty
+from arbiter_ops.cli_params import option as _option
 from arbiter_ops.commands import (
     bootstrap,
     build,
     check_secrets,
-    default_of,
     deploy,
-    field_of,
     local,
-    metavar_of,
     migrate,
     promote,
     push,
     render,
     rollback,
     run,
+    secrets,
     smoke_test,
     status,
     stripe_webhook,
@@ -54,38 +56,10 @@ app = typer.Typer(
 )
 local_app = typer.Typer(help="Start, describe or stop a persistent local sandbox.", no_args_is_help=True)
 app.add_typer(local_app, name="local")
-
-
-def _option(cls: type, name: str, *flags: str, **kwargs: Any) -> Any:
-    """The field's option; ``default=...`` makes it required."""
-    f = field_of(cls, name)
-    if f.type in ("str", "str | None") and "callback" not in kwargs:
-        kwargs["callback"] = _not_empty(flags[0])  # an unset CI variable must not mean "the default"
-    default = kwargs.pop("default", default_of(f))
-    return typer.Option(default, *flags, help=f.metadata[_HELP], **_words(f), **kwargs)
-
-
-def _words(f: Any) -> dict[str, Any]:
-    """How --help names the value (SECONDS, TAG) and what a shell completes for it (service names, check ids)."""
-    metavar = metavar_of(f)
-    if metavar is None:
-        return {}
-    return {"metavar": metavar, "autocompletion": completion.BY_METAVAR.get(metavar)}
-
-
-def _not_empty(flag: str) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if value is not None and not str(value).strip():
-            raise click.BadParameter("is empty (an unset variable?): give a value or leave it out", param_hint=flag)
-        return value
-
-    return check
-
-
-def _argument(cls: type, name: str, **kwargs: Any) -> Any:
-    f = field_of(cls, name)
-    default = default_of(f)
-    return typer.Argument(None if default == [] else ..., help=f.metadata[_HELP], **_words(f), **kwargs)
+secrets_app = typer.Typer(
+    help="The environment's secret: import a dotenv file, set one key, diff two environments.", no_args_is_help=True
+)
+app.add_typer(secrets_app, name="secrets")
 
 
 def _invoke(ctx: typer.Context, name: str, run: Callable[[Any, Any], int], cls: type, values: dict[str, Any]) -> int:
@@ -98,35 +72,6 @@ def _version(value: bool) -> None:
     if value:
         typer.echo(f"arbiter-ops {__version__}")
         raise typer.Exit(0)
-
-
-def _positive_seconds(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value > 0):
-        raise click.BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint="--timeout")
-    return value
-
-
-def _positive(flag: str) -> Callable[[float | None], float | None]:
-    def check(value: float | None) -> float | None:
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise click.BadParameter(f"must be a positive, finite number of seconds, not {value}", param_hint=flag)
-        return value
-
-    return check
-
-
-def _revision(value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"{value[:40]!r} is not a revision number (1, 2, ...)", param_hint="--to-revision")
-    return int(value)
-
-
-def _seconds(value: float | None) -> float | None:
-    if value is not None and not (math.isfinite(value) and value >= 0):
-        raise click.BadParameter(f"must be 0 or more finite seconds, not {value}", param_hint="--lock-wait")
-    return value
 
 
 @app.callback()
@@ -295,7 +240,7 @@ def deploy_(
     no_smoke: bool = _option(D, "no_smoke", "--no-smoke"),
     timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
     max_failed_tasks: int = _option(D, "max_failed_tasks", "--max-failed-tasks", min=1),
-    stall_timeout: float = _option(D, "stall_timeout", "--stall-timeout", callback=_positive("--stall-timeout")),
+    stall_timeout: float = _option(D, "stall_timeout", "--stall-timeout", callback=click.positive("--stall-timeout")),
     force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
     lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=_seconds),
     seed_catalog_if_empty: bool = _option(D, "seed_catalog_if_empty", "--seed-catalog-if-empty"),
@@ -359,6 +304,34 @@ U = unlock.UnlockOptions
 def unlock_(ctx: typer.Context, force: bool = _option(U, "force", "--force")) -> int:
     """Clear the environment's deploy lock left by a crashed run."""
     return _invoke(ctx, "unlock", unlock.run, U, locals())
+
+
+SI, SS, SD = secrets.SecretsImportOptions, secrets.SecretsSetOptions, secrets.SecretsDiffOptions
+
+
+@secrets_app.command("import")
+def secrets_import_(
+    ctx: typer.Context,
+    file: str = _argument(SI, "file"),
+    dry_run: bool = _option(SI, "dry_run", "--dry-run"),
+    replace: bool = _option(SI, "replace", "--replace"),
+) -> int:
+    """Merge a dotenv file into the environment's secret: validated first, a value-free plan, compare-and-set."""
+    return _invoke(ctx, "secrets import", secrets.run_import, SI, locals())
+
+
+@secrets_app.command("set")
+def secrets_set_(
+    ctx: typer.Context, key: str = _argument(SS, "key"), dry_run: bool = _option(SS, "dry_run", "--dry-run")
+) -> int:
+    """Set one KEY of the environment's secret to the one value read from stdin (never from the command line)."""
+    return _invoke(ctx, "secrets set", secrets.run_set, SS, locals())
+
+
+@secrets_app.command("diff")
+def secrets_diff_(ctx: typer.Context, env_a: str = _argument(SD, "env_a"), env_b: str = _argument(SD, "env_b")) -> int:
+    """Two environments' secrets side by side: keys only in one, referenced keys missing, kinds that differ."""
+    return _invoke(ctx, "secrets diff", secrets.run_diff, SD, locals())
 
 
 def _local_command(verb: str, run: Callable[[Any, Any], int], summary: str) -> None:

@@ -98,8 +98,8 @@ EPILOGS: dict[str, tuple[tuple[tuple[int, str], ...], str]] = {
     "deploy": (
         (
             (0, "every service runs the new revision and passed the smoke test"),
-            (1, "a gate failed before any change (check-secrets, images, migration), or the rollout or smoke test "
-             "failed and every service was rolled back"),
+            (1, "a gate failed before any change (check-secrets, images, migration), the rollout or smoke test "
+             "failed and every service was rolled back, or someone else's deployment superseded ours"),
             (2, f"{_BAD_INPUT}, a template error, a malformed tag"),
             (3, f"{_AWS}, another deploy holds the lock (after --lock-wait)"),
             (4, "the rollout failed and so did the rollback: a human must look now"),
@@ -148,6 +148,37 @@ EPILOGS: dict[str, tuple[tuple[tuple[int, str], ...], str]] = {
             (3, _AWS),
         ),
         "arbiter-ops unlock --env production --force",
+    ),
+    "secrets": (
+        ((0, "done"), (1, "refused: a value breaks a rule, or the environments differ"), (2, "usage error")),
+        "arbiter-ops secrets import backend/.env --env staging --dry-run",
+    ),
+    "secrets import": (
+        (
+            (0, "imported (or nothing to change); --dry-run: the plan"),
+            (1, "refused before any write: a value breaks a check-secrets rule (named by key, never shown)"),
+            (2, f"{_BAD_INPUT}, a file that is missing or not dotenv"),
+            (3, _AWS),
+        ),
+        "arbiter-ops secrets import backend/.env --env staging --dry-run",
+    ),
+    "secrets set": (
+        (
+            (0, "set (or unchanged)"),
+            (1, "refused: the value breaks a check-secrets rule"),
+            (2, f"{_BAD_INPUT}, no value (or more than one line) on stdin"),
+            (3, _AWS),
+        ),
+        "arbiter-ops secrets set STRIPE_WEBHOOK_SECRET --env staging < whsec.txt",
+    ),
+    "secrets diff": (
+        (
+            (0, "the key sets agree where they must"),
+            (1, "a referenced key is missing in one, or a kind differs where it must not"),
+            (2, _BAD_INPUT),
+            (3, _AWS),
+        ),
+        "arbiter-ops secrets diff staging production",
     ),
     "local": (
         ((0, "done"), (1, "`local status`: none is running"), (2, "usage error"), (3, "it did not start or stop")),

@@ -16,6 +16,7 @@ def apply() -> None:
         return
     _applied = True
     _secretsmanager_current_follows_the_label()
+    _secretsmanager_versions_keep_their_dates()
 
 
 def _secretsmanager_current_follows_the_label() -> None:
@@ -37,3 +38,24 @@ def _secretsmanager_current_follows_the_label() -> None:
         return result
 
     SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage  # type: ignore[method-assign]
+
+
+def _secretsmanager_versions_keep_their_dates() -> None:
+    """AWS: ListSecretVersionIds gives each version's ``CreatedDate``, when it was stored (what `status` compares
+    with a task's start to find stale values). moto 5.2 answers the time of the request for every version."""
+    import json
+
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.list_secret_version_ids
+
+    def list_secret_version_ids(self: Any, secret_id: str) -> str:
+        answer = json.loads(original(self, secret_id))
+        versions = self.secrets[secret_id].versions
+        for version in answer.get("Versions", []):
+            created = versions.get(version.get("VersionId"), {}).get("createdate")
+            if created is not None:
+                version["CreatedDate"] = created
+        return json.dumps(answer)
+
+    SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids  # type: ignore[method-assign]

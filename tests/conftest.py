@@ -57,9 +57,14 @@ def run_cli(*args: str) -> Result:
 
 
 def run_subprocess(
-    *args: str, env: dict[str, str] | None = None, cwd: str | Path | None = None, timeout: float = 120
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
 ) -> Result:
-    """Run `python -m arbiter_ops` as a separate process (what a user or CI step does)."""
+    """Run `python -m arbiter_ops` as a separate process (what a user or CI step does); ``stdin`` is what it
+    reads there (else it inherits the test's)."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "arbiter_ops", *args],
@@ -68,6 +73,7 @@ def run_subprocess(
         env=full_env,
         cwd=cwd,
         timeout=timeout,
+        input=stdin,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 

@@ -1,7 +1,8 @@
 """Application checks: what the services run and are configured with.
 
 Each reuses the function of its own command: `secrets` is check-secrets' analysis of the task definitions
-rendered for the live image tags, `images` is push/deploy's ECR lookup, `migrations` reads migrate's audit
+rendered for the live image tags, `secrets-fresh` compares the running tasks' start with their secrets' current
+versions, `images` is push/deploy's ECR lookup, `migrations` reads migrate's audit
 record (else ECS's last migration task), `stripe-webhook` is stripe-webhook's own check.
 """
 
@@ -15,6 +16,7 @@ from arbiter_ops.checks.base import (
     CheckRun,
     Outcome,
     failed,
+    live_services,
     live_task_definition,
     passed,
     skipped,
@@ -49,6 +51,33 @@ def secrets(run: CheckRun) -> Outcome:
         detail = f"check-secrets: {label}: {shown}{more}; `arbiter-ops check-secrets` shows the fixes"
         return failed(detail) if errors else warned(detail)
     return passed(f"check-secrets: no error or warning in {', '.join(rendered)}")
+
+
+def secrets_fresh(run: CheckRun) -> Outcome:
+    """A warning when running tasks started before a secret they reference changed: ECS resolves secrets at task
+    start, so they hold the previous value until they are replaced (no value is read)."""
+    from arbiter_ops.ecs.api import describe_task_definition
+    from arbiter_ops.secrets.freshness import stale_tasks
+
+    ctx = run.ctx
+    live = live_services(run)
+    services = [(name, cfg.ecs_service) for name, cfg in ctx.config.services.items() if name in live]
+    if not services:
+        return skipped("no configured service runs in the cluster")
+
+    def describe(arn: str) -> dict[str, Any] | None:
+        td: dict[str, Any] | None = run.memo(f"td:{arn}", lambda: describe_task_definition(ctx, arn))
+        return td
+
+    from arbiter_ops.core.errors import ExternalError
+
+    try:
+        stale = stale_tasks(ctx, services, describe)
+    except ExternalError as exc:  # a warning check: a missing permission is not a failed go-live
+        return warned(f"cannot tell: {exc.line()}")
+    if stale:
+        return warned("; ".join(s.message(ctx.env_name) for s in stale))
+    return passed(f"the running tasks of {', '.join(n for n, _ in services)} hold the current secret values")
 
 
 def images(run: CheckRun) -> Outcome:

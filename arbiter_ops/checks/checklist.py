@@ -63,6 +63,7 @@ CHECKLIST: tuple[Check, ...] = (
     Check("http-query", http.http_query, kind="http", clients=("secretsmanager",)),
     # beyond the contract's table
     Check("beat-singleton", infra.beat_singleton, clients=("ecs",)),
+    Check("secrets-fresh", app.secrets_fresh, clients=("ecs", "secretsmanager")),
 )
 CHECKS: dict[str, Check] = {c.id: c for c in CHECKLIST}
 CHECK_IDS: tuple[str, ...] = tuple(CHECKS)

@@ -32,6 +32,11 @@ METAVARS = {
     "skip": "CHECK",
     "command": "COMMAND",
     "database_url": "URL",
+    "file": "FILE",
+    "key": "KEY",
+    "env_a": "ENV",
+    "env_b": "ENV",
+    "max_failed_tasks": "N",
 }
 # Else by type: the contract's durations are seconds.
 TYPE_METAVARS = {"float": "SECONDS", "int": "N", "str": "TEXT"}

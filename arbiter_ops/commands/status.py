@@ -46,9 +46,16 @@ def run(ctx: Context, opts: StatusOptions) -> int:
                 "latest_event": (svc.get("events") or [{}])[0].get("message"),
             }
         )
+    stale, stale_note = _stale(ctx, [(n, cfgs[n].ecs_service) for n in cfgs if n in live_names(live, cfgs)])
     deploys = latest(ctx, "deploy", limit=5)
     holder = lock_holder(ctx)
-    doc = {"cluster": ctx.env.cluster, "services": rows, "last_deploys": deploys, "lock": holder}
+    doc = {
+        "cluster": ctx.env.cluster,
+        "services": rows,
+        "last_deploys": deploys,
+        "lock": holder,
+        "stale_secrets": [s.as_json() for s in stale],
+    }
     ok = all(r.get("status") == "ACTIVE" and r.get("running") == r.get("desired") for r in rows)
 
     def text() -> None:
@@ -70,9 +77,31 @@ def run(ctx: Context, opts: StatusOptions) -> int:
         ctx.output.print_rich(table)
         if holder:
             ctx.output.human.print(f"locked by {holder}", markup=False, style="yellow")
+        for s in stale:
+            ctx.output.human.print(s.message(ctx.env_name), markup=False, style="yellow")
+        if stale_note:
+            ctx.output.human.print(stale_note, markup=False, style="yellow")
         for d in deploys:
             what = d.get("action") or f"deploy {d.get('image_tag')}"
             verdict = "ok" if d.get("ok") else ("rolled back" if d.get("rolled_back") else "FAILED")
             ctx.output.human.print(f"  {d.get('at')}  {d.get('who')}  {what}  {verdict}", markup=False)
 
     return finish(ctx, doc, ok, text, exit_code=0)
+
+
+def live_names(live: dict[str, Any], cfgs: dict[str, Any]) -> set[str]:
+    return {name for name, cfg in cfgs.items() if cfg.ecs_service in live}
+
+
+def _stale(ctx: Context, services: list[tuple[str, str]]) -> tuple[list[Any], str | None]:
+    """Services whose running tasks started before a secret they reference changed (they hold the old value)."""
+    from functools import cache
+
+    from arbiter_ops.core.errors import OpsError
+    from arbiter_ops.ecs.api import describe_task_definition
+    from arbiter_ops.secrets.freshness import stale_tasks
+
+    try:
+        return stale_tasks(ctx, services, cache(lambda arn: describe_task_definition(ctx, arn))), None
+    except OpsError as exc:  # status still shows the rest
+        return [], f"cannot tell whether the running tasks hold the current secrets: {exc.line()}"

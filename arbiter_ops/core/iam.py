@@ -8,7 +8,6 @@ if TYPE_CHECKING:
     from arbiter_ops.core.config import Config
 
 
-
 def _stmt(sid: str, actions: list[str], resources: list[str] | None = None) -> dict[str, Any]:
     return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": resources or ["*"]}
 
@@ -39,6 +38,13 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
         [f"arn:aws:iam::{account}:role/{config.execution_role}", f"arn:aws:iam::{account}:role/{config.task_role}"],
     )
     logs = _stmt("ReadLogs", ["logs:GetLogEvents"])
+    versions = _stmt("SecretVersionDates", ["secretsmanager:ListSecretVersionIds"], [secret])  # no value read
+    secret_write = [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:DescribeSecret",
+    ]
     doc = lambda *s: {"Version": "2012-10-17", "Statement": list(s)}  # noqa: E731
     return {
         "check-secrets": doc(read_secret, _stmt("Identity", ["sts:GetCallerIdentity"])),
@@ -80,21 +86,15 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
             ),
         ),
         "promote": doc(_stmt("EcrRetag", ["ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"], repos)),
-        "stripe-webhook": doc(
-            _stmt(
-                "SecretWrite",
-                [
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:PutSecretValue",
-                    "secretsmanager:UpdateSecretVersionStage",
-                    "secretsmanager:DescribeSecret",
-                ],
-                [secret],
-            )
-        ),
+        "stripe-webhook": doc(_stmt("SecretWrite", secret_write, [secret])),
+        # secrets import / set merge into the secret, or create it; diff reads each environment's (this one's here).
+        "secrets import": doc(_stmt("SecretWrite", [*secret_write, "secretsmanager:CreateSecret"], [secret])),
+        "secrets set": doc(_stmt("SecretWrite", [*secret_write, "secretsmanager:CreateSecret"], [secret])),
+        "secrets diff": doc(_stmt("ReadSecret", ["secretsmanager:GetSecretValue"], [secret])),
         # Read-only: describe/list calls, the secret, and the migration records.
         "smoke-test": doc(
             read_secret,
+            versions,
             _stmt("ReadAuditRecords", ["dynamodb:Query"], [table]),
             _stmt(
                 "InfrastructureDescribeOnly",
@@ -120,7 +120,7 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
                 ],
             ),
         ),
-        "status": doc(ecs_read, _stmt("ReadState", ["dynamodb:GetItem", "dynamodb:Query"], [table])),
+        "status": doc(ecs_read, versions, _stmt("ReadState", ["dynamodb:GetItem", "dynamodb:Query"], [table])),
         "bootstrap": doc(
             _stmt(
                 "Bootstrap",

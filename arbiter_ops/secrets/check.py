@@ -52,6 +52,14 @@ def judge(
     return analyze(inputs, fetched, expect, report_services=report_services, unused_keys=unused_keys), len(fetched)
 
 
+def rendered_inputs(ctx: Context) -> list[TaskDefinitionInput]:
+    """Every configured service's task definition rendered for ctx's environment (no ECS call: the image tag does
+    not matter to secrets); a template or config error is bad input (exit 2)."""
+    from arbiter_ops.ecs.render import render_service
+
+    return [TaskDefinitionInput(name, render_service(ctx, name, RENDER_TAG)) for name in ctx.config.services]
+
+
 def findings_for(ctx: Context, task_definitions: dict[str, dict[str, Any]]) -> list[Finding]:
     """The findings for already rendered task definitions (deploy's gate, smoke-test's `secrets` check)."""
     inputs = [TaskDefinitionInput(name, td) for name, td in task_definitions.items()]

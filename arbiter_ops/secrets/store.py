@@ -145,9 +145,9 @@ def _sm(fn: Any, /, **kwargs: Any) -> Any:
         ) from None
 
 
-def merged(snapshot: SecretSnapshot, updates: dict[str, str]) -> dict[str, Any]:
-    """The snapshot's payload with ``updates`` applied; key order kept, new keys appended."""
-    return {**snapshot.payload, **updates}
+def merged(snapshot: SecretSnapshot, updates: dict[str, str], remove: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The snapshot's payload with ``updates`` applied and ``remove`` dropped; key order kept, new keys appended."""
+    return {k: v for k, v in {**snapshot.payload, **updates}.items() if k not in remove}
 
 
 def stages(client: Any, secret_id: str) -> dict[str, list[str]]:
@@ -246,8 +246,10 @@ def merge_keys(
     max_attempts: int = MAX_ATTEMPTS,
     max_seconds: float = MAX_SECONDS,
     on_conflict: Callable[[int], None] | None = None,
+    remove: frozenset[str] = frozenset(),
 ) -> MergeResult:
-    """Merge ``updates`` into the secret's JSON with a compare-and-set, retrying lost races."""
+    """Merge ``updates`` into the secret's JSON (and drop the keys in ``remove``) with a compare-and-set,
+    retrying lost races."""
     from tenacity import (
         RetryError,
         Retrying,
@@ -267,7 +269,8 @@ def merge_keys(
         before_sleep=(lambda state: on_conflict(state.attempt_number)) if on_conflict else None,
     )
     try:
-        return retrying(_merge_once, client, secret_id, updates, lambda: retrying.statistics["attempt_number"])
+        attempt = lambda: retrying.statistics["attempt_number"]  # noqa: E731
+        return retrying(_merge_once, client, secret_id, updates, attempt, remove)
     except RetryError:
         raise ExternalError(
             f"another writer kept changing secret {secret_id}; gave up after "
@@ -278,9 +281,11 @@ def merge_keys(
         ) from None
 
 
-def _merge_once(client: Any, secret_id: str, updates: dict[str, str], attempt: Callable[[], int]) -> MergeResult:
+def _merge_once(
+    client: Any, secret_id: str, updates: dict[str, str], attempt: Callable[[], int], remove: frozenset[str]
+) -> MergeResult:
     snapshot = read_current(client, secret_id)
-    payload = merged(snapshot, updates)
+    payload = merged(snapshot, updates, remove)
     if payload == snapshot.payload:  # nothing to change: no new version, no AWSPREVIOUS shuffle
         return MergeResult(secret_id, snapshot.version_id, snapshot.version_id, attempt(), False, len(payload))
     ensure_no_rotation(client, secret_id)
@@ -292,3 +297,43 @@ def _merge_once(client: Any, secret_id: str, updates: dict[str, str], attempt: C
         raise
     finalize(client, secret_id, new_version, snapshot.version_id)
     return MergeResult(secret_id, new_version, snapshot.version_id, attempt(), True, len(payload))
+
+
+def read_current_or_none(client: Any, secret_id: str) -> SecretSnapshot | None:
+    """Like :func:`read_current`, None when the secret does not exist (yet)."""
+    try:
+        return read_current(client, secret_id)
+    except Refused as exc:
+        if exc.code == "secret-not-found":
+            return None
+        raise
+
+
+def create_json_secret(client: Any, secret_id: str, payload: dict[str, Any]) -> str | None:
+    """Create the secret holding ``payload``; its VersionId, or None when someone created it meanwhile (then
+    merge into theirs). The ClientRequestToken makes a retried request the same version."""
+    from botocore.exceptions import ClientError
+
+    try:
+        resp = call(
+            client.create_secret,
+            Name=secret_id,
+            SecretString=json.dumps(payload),
+            ClientRequestToken=str(uuid.uuid4()),
+        )
+    except ClientError as exc:
+        code = error_code(exc)
+        if code == "ResourceExistsException":
+            return None
+        message = str(getattr(exc, "response", {}).get("Error", {}).get("Message", ""))[:300]
+        hint = (
+            f"restore it first (aws secretsmanager restore-secret --secret-id {secret_id})"
+            if "deletion" in message
+            else "the caller needs secretsmanager:CreateSecret on it"
+        )
+        raise ExternalError(
+            f"cannot create secret {secret_id}: AWS answered {code or 'an error'}: {message}",
+            hint=hint,
+            code="aws-access-denied" if "AccessDenied" in code else "aws-error",
+        ) from None
+    return str(resp["VersionId"])

@@ -29,6 +29,7 @@ class Case:
     says: str  # in the error line
     files: dict[str, str | bytes] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    stdin: str | None = None
 
 
 def _deep_json() -> str:
@@ -128,6 +129,39 @@ CASES = [
         "services.worker.image_of: 'nope' is not a service with its own image",
         files={"c.toml": CONFIG + '[services.worker]\nimage_of = "nope"\n'},
     ),
+    # secrets import / set / diff: the file, stdin and the names, judged before any AWS call
+    Case("secrets-import-missing-file", ["secrets", "import", "nope.env"], 2, "dotenv file nope.env does not exist"),
+    Case("secrets-import-empty-name", ["secrets", "import", ""], 2, "FILE is empty"),
+    Case("secrets-import-directory", ["secrets", "import", "."], 2, "is a directory"),
+    Case(
+        "secrets-import-unparsable",
+        ["secrets", "import", "app.env"],
+        2,
+        "app.env: line 2 cannot be parsed",
+        files={"app.env": f'A=1\nB="{CANARY}\n'},
+    ),
+    Case(
+        "secrets-import-a-pasted-value",
+        ["secrets", "import", "app.env"],
+        2,
+        "line 2 has no '='",
+        files={"app.env": f"A=1\nsk_live_{CANARY}\n"},
+    ),
+    Case(
+        "secrets-import-no-keys", ["secrets", "import", "app.env"], 2, "holds no KEY=value", files={"app.env": "# x\n"}
+    ),
+    Case(
+        "secrets-import-not-utf8", ["secrets", "import", "app.env"], 2, "not UTF-8", files={"app.env": b"A=\xff\xfe\n"}
+    ),
+    Case("secrets-set-empty-stdin", ["secrets", "set", "STRIPE_PRICE_ID"], 2, "no value for STRIPE_PRICE_ID", stdin=""),
+    Case("secrets-set-newline-only", ["secrets", "set", "STRIPE_PRICE_ID"], 2, "no value", stdin="\n"),
+    Case("secrets-set-two-lines", ["secrets", "set", "A"], 2, "more than one line", stdin=f"{CANARY}\nb\n"),
+    Case("secrets-set-bad-key", ["secrets", "set", "not-a-name"], 2, "'not-a-name' is not a variable name", stdin="x"),
+    Case("secrets-set-a-pasted-key", ["secrets", "set", f"sk_live_{CANARY}"], 2, "KEY looks like a secret", stdin="x"),
+    Case("secrets-set-no-key", ["secrets", "set"], 2, "Missing argument", stdin="x"),
+    Case("secrets-diff-one-env", ["secrets", "diff", "staging"], 2, "Missing argument"),
+    Case("secrets-diff-same-env", ["secrets", "diff", "staging", "staging"], 2, "both environments are 'staging'"),
+    Case("secrets-diff-unknown-env", ["secrets", "diff", "staging", "nowhere"], 2, "unknown environment 'nowhere'"),
     Case(
         "fargate-size-before-credentials",
         ["--config", "c.toml", "--env", "production", "render", "backend", "--image-tag", "v1"],
@@ -146,7 +180,7 @@ def _run(case: Case, tmp_path: Path, *args: str) -> Result:
         path.write_bytes(content if isinstance(content, bytes) else content.encode())
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARBITER_OPS_"))}
     env.update(ARBITER_OPS_LOCAL_STATE=str(tmp_path / "no-sandbox.json"), COLUMNS="400", **case.env)
-    return run_subprocess(*args, *case.args, env=env, cwd=tmp_path)
+    return run_subprocess(*args, *case.args, env=env, cwd=tmp_path, stdin=case.stdin)
 
 
 def _one_clear_line(result: Result) -> str:
@@ -163,6 +197,7 @@ def test_bad_input_exits_as_the_contract_says(case: Case, tmp_path: Path) -> Non
     assert result.code == case.code, result.text
     assert case.says in line, line
     assert len(line) < 600  # a 100 KB value is never echoed whole
+    assert CANARY not in result.text  # a value in a bad file or on stdin is never echoed
 
 
 def test_every_case_fails_the_same_way_in_json(tmp_path: Path) -> None:

@@ -36,6 +36,12 @@ def test_help_and_version_import_no_heavy_library() -> None:
         assert not loaded & set(HEAVY), (args, loaded & set(HEAVY))
 
 
+def test_the_secrets_group_imports_no_heavy_library_nor_the_dotenv_parser_for_help() -> None:
+    for args in (["--help"], ["secrets", "--help"], ["secrets", "import", "--help"], ["secrets", "diff", "--help"]):
+        loaded = _imported_by(args)
+        assert not loaded & {*HEAVY, "dotenv"}, (args, loaded & {*HEAVY, "dotenv"})
+
+
 def test_render_does_import_them_so_the_probe_can_fail() -> None:
     args = [
         "render",

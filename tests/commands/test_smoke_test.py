@@ -50,7 +50,7 @@ def test_seeded_sandbox_passes_with_every_contract_check(sandbox, cli) -> None:
     doc = result.json()
     assert (doc["command"], doc["ok"], doc["env"]) == ("smoke-test", True, "local")
     ids = [c["id"] for c in doc["checks"]]
-    assert ids == [*CONTRACT_IDS, "beat-singleton"]  # all of them, in the contract's order, then ours
+    assert ids == [*CONTRACT_IDS, "beat-singleton", "secrets-fresh"]  # all of them, in the contract's order, then ours
     for c in doc["checks"]:
         assert set(c) == {"id", "status", "detail", "duration_ms"}
         assert isinstance(c["duration_ms"], int) and c["duration_ms"] >= 0 and c["detail"]
