@@ -16,12 +16,14 @@ all at once ("instant"), or by wall time ("timed"). One lock serialises every EC
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
 from arbiter_sandbox.ecs_checks import check_network, preflight, require_active_revision, validate_task_definition
 from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, ServiceState, merge_config
+from arbiter_sandbox.ecs_quotas import QUOTAS, TokenBucket
 from arbiter_sandbox.ecs_scenarios import Fate, Scenarios, put_secret
 from arbiter_sandbox.ecs_tasks import (
     PROGRESS_MODES,
@@ -38,7 +40,6 @@ from arbiter_sandbox.ecs_tasks import (
 )
 
 MAX_DESCRIBED_SERVICES = 10
-
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113."
 
 # Calls moto with these JSON params (None: the request as received); returns the status and decoded body.
@@ -57,6 +58,9 @@ class EcsOverlay:
         self.exit_listeners: list[Callable[[str, int | None], None]] = []
         self.services: dict[ServiceKey, ServiceState] = {}
         self.scenarios = Scenarios()
+        self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
+        self.throttled: dict[str, int] = {}  # operation -> calls refused by a quota (for tests)
+        self.quotas_on = True
 
     # -- scenario API (Python; the HTTP control routes call these) ----------------------------------
     def set_progress(self, mode: str, step_seconds: float | None = None) -> dict[str, Any]:
@@ -85,6 +89,7 @@ class EcsOverlay:
                 "services": [s.dump() for s in self.services.values()],
                 "tasks": [t.render() for t in self.store.tasks.values()],
                 **self.scenarios.dump(),
+                "throttled": dict(self.throttled),
             }
 
     def reset(self) -> None:
@@ -93,6 +98,8 @@ class EcsOverlay:
             self.store.clear()
             self.services.clear()
             self.scenarios.clear()
+            self.buckets.clear()
+            self.throttled.clear()
 
     # -- request handling ---------------------------------------------------------------------------
     def handle(self, operation: str, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
@@ -107,8 +114,30 @@ class EcsOverlay:
                 return 400, {"__type": exc.code, "message": exc.message}
 
     def _register_task_definition(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
+        self._quota("RegisterTaskDefinition", where)
         validate_task_definition(params)
         return None
+
+    def _quota(self, operation: str, where: Where) -> None:
+        if not self.quotas_on or operation not in QUOTAS:
+            return
+        key = (where.account, where.region, operation)
+        bucket = self.buckets.setdefault(key, TokenBucket(*QUOTAS[operation]))
+        if not bucket.take():
+            self.throttled[operation] = self.throttled.get(operation, 0) + 1
+            raise EcsError("ThrottlingException", "Rate exceeded.")
+
+    @contextmanager
+    def quotas_paused(self) -> Iterator[None]:
+        """The sandbox's own seeding is not a client of the account's quotas."""
+        with self.lock:
+            self.quotas_on = False
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.quotas_on = True
+                self.buckets.clear()
 
     def _create_service(self, params: dict[str, Any], where: Where, moto: MotoCall) -> Answer | None:
         cluster, name = _cluster_name(params), str(params.get("serviceName", ""))

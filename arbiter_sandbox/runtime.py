@@ -183,7 +183,8 @@ class LocalSandbox:
             database_url=self.database_url,
             nextauth_secret=self.nextauth_secret,
         )
-        self.seeded = seed(inputs, self.config, (endpoint_id, webhook_secret))
+        with self.aws.ecs.quotas_paused():
+            self.seeded = seed(inputs, self.config, (endpoint_id, webhook_secret))
 
     def _create_webhook(self) -> tuple[str, str]:
         """Register the app's webhook endpoint in the Stripe stand-in, over its HTTP API."""

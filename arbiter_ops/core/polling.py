@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from arbiter_ops.core.errors import UsageError
@@ -43,3 +45,35 @@ class PollPolicy:
         while True:
             yield interval
             interval = min(interval * self.factor, self.maximum)
+
+
+class Pacer:
+    """A token bucket on our side of an API quota: :meth:`take` waits (and says so once) when it is empty."""
+
+    def __init__(
+        self,
+        burst: int,
+        per_second: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.burst, self.per_second = burst, per_second
+        self.tokens = float(burst)
+        self.clock, self.sleep = clock, sleep
+        self.stamp = clock()
+        self.waited = 0.0
+        self._lock = threading.Lock()
+
+    def take(self, on_first_wait: Callable[[float], None] | None = None) -> None:
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.per_second)
+            self.stamp = now
+            if self.tokens < 1:
+                wait = (1 - self.tokens) / self.per_second
+                if self.waited == 0 and on_first_wait is not None:
+                    on_first_wait(wait)
+                self.waited += wait
+                self.sleep(wait)
+                self.tokens, self.stamp = 1.0, self.clock()
+            self.tokens -= 1

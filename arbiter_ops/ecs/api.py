@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.core.aws import arn_name, call, error_code
 from arbiter_ops.core.errors import ExternalError
+from arbiter_ops.core.polling import Pacer
 from arbiter_ops.ecs.taskdef import identical, strip_read_only
 
 if TYPE_CHECKING:
@@ -19,6 +20,15 @@ if TYPE_CHECKING:
 
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services (API reference: DescribeServices, `services`)
 POLL_ATTEMPTS = 3  # a DescribeServices still failing after botocore's retries is tried this many times in all
+# RegisterTaskDefinition's throttling quota: a bucket of 20 that refills by 1 per second ("Request throttling for
+# the Amazon ECS API", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/request-throttling.html; the
+# figures users measured in aws-actions/amazon-ecs-deploy-task-definition #502). A deploy of many services keeps
+# within it rather than lean on retries.
+REGISTER_BURST = 20
+REGISTER_PER_SECOND = 1.0
+
+
+REGISTER_PACER = Pacer(REGISTER_BURST, REGISTER_PER_SECOND)
 
 
 def describe_services(
@@ -118,5 +128,11 @@ def register_unless_identical(
     found = find_identical(ctx, desired, live_arn, service)
     if found is not None:
         return found, False
+    REGISTER_PACER.take(
+        lambda wait: ctx.output.info(
+            f"pacing RegisterTaskDefinition: ECS allows {REGISTER_BURST} at once, then about "
+            f"{REGISTER_PER_SECOND:g} per second (next in {wait:.1f} s)"
+        )
+    )
     resp = call(ctx.client("ecs").register_task_definition, **strip_read_only(desired))
     return str(resp["taskDefinition"]["taskDefinitionArn"]), True

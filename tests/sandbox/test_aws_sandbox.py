@@ -384,3 +384,22 @@ def test_unknown_tasks_are_missing_failures_and_stopping_one_is_invalid(world: E
     with pytest.raises(ClientError) as refused:
         ecs.stop_task(cluster=world.cluster, task=ghost)
     assert _error(refused) == ("InvalidParameterException", "The referenced task was not found.")
+
+
+def test_register_task_definition_has_ecs_quota(world: EcsWorld, aws_client: Any) -> None:
+    """'Request throttling for the Amazon ECS API': 20 at once, then ThrottlingException 'Rate exceeded.'."""
+    from botocore.config import Config
+
+    ecs = aws_client("ecs", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    body = {"family": "quota", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64}]}
+    accepted = 0
+    with pytest.raises(ClientError) as info:
+        for _ in range(40):  # far faster than the refill of 1 per second
+            ecs.register_task_definition(**body)
+            accepted += 1
+    assert 20 <= accepted < 40
+    assert (info.value.response["Error"]["Code"], info.value.response["Error"]["Message"]) == (
+        "ThrottlingException",
+        "Rate exceeded.",
+    )
+    assert world.aws.ecs.state()["throttled"] == {"RegisterTaskDefinition": 1}
