@@ -179,6 +179,7 @@ class CommandRun:
         return self._ctx
 
     def __enter__(self) -> CommandRun:
+        from arbiter_ops.core.aws import check_sdk_environment
         from arbiter_ops.core.config import load_config
         from arbiter_ops.core.context import Context
         from arbiter_ops.core.output import Output
@@ -189,6 +190,7 @@ class CommandRun:
         try:
             config = load_config(opts.config_path)
             config.environment(opts.env)  # an unknown environment is bad input before anything runs
+            check_sdk_environment()  # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE: ours and the embedded sandbox's clients
         except OpsError as exc:
             raise click.Exit(report_failure(opts, self.name, exc)) from None
         self._ctx = Context(options=opts, config=config, output=output, command=self.name, find_local=ensure_local)

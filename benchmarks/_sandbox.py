@@ -10,12 +10,12 @@ from typing import Any
 
 
 @contextmanager
-def running_sandbox(progress: str = "instant") -> Iterator[tuple[Any, dict[str, str]]]:
-    """Yield (sandbox, env for subprocesses); every AWS call is counted by a zero-latency fault rule."""
+def running_sandbox(progress: str = "instant", config: Any = None) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Yield (sandbox, env for subprocesses) for ``config`` (default: the built-in one)."""
     from arbiter_ops.core.config import load_config
     from arbiter_sandbox.runtime import STATE_ENV, LocalSandbox, write_state
 
-    sandbox = LocalSandbox(load_config(None), progress=progress)
+    sandbox = LocalSandbox(config or load_config(None), progress=progress)
     sandbox.start()
     state = os.path.join(tempfile.mkdtemp(prefix="arbiter-bench-"), "local.json")
     os.environ[STATE_ENV] = state

@@ -17,9 +17,11 @@ from arbiter_ops.core.errors import CredentialsError, ExternalError, UsageError
 if TYPE_CHECKING:
     import boto3
 
-# Generous and bounded: standard mode retries throttling and 5xx with jittered backoff. AWS_MAX_ATTEMPTS, the
-# SDKs' own variable, sets another bound (botocore would otherwise let this file's value win over it).
+# Generous and bounded: standard mode retries throttling and 5xx with jittered backoff. AWS_MAX_ATTEMPTS and
+# AWS_RETRY_MODE, the SDKs' own variables, are honoured (botocore would otherwise let this file's values win over
+# them): e.g. legacy mode takes its timing from botocore's `_retry` data, which AWS_DATA_PATH can replace.
 RETRY_MAX_ATTEMPTS = 8
+RETRY_MODES = ("standard", "adaptive", "legacy")
 CONNECT_TIMEOUT = 5
 READ_TIMEOUT = 30
 
@@ -106,7 +108,7 @@ class AwsClients:
                 from botocore.config import Config
 
                 config = Config(
-                    retries={"mode": "standard", "max_attempts": max_attempts()},
+                    retries={"mode": retry_mode(), "max_attempts": max_attempts()},
                     connect_timeout=CONNECT_TIMEOUT,
                     read_timeout=READ_TIMEOUT,
                     user_agent_extra="arbiter-ops",
@@ -137,6 +139,21 @@ def max_attempts() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise UsageError(f"AWS_MAX_ATTEMPTS={raw[:20]!r} is not a positive whole number", code="bad-max-attempts")
     return int(raw)
+
+
+def retry_mode() -> str:
+    raw = os.environ.get("AWS_RETRY_MODE", "").strip().lower()
+    if not raw:
+        return "standard"
+    if raw not in RETRY_MODES:
+        raise UsageError(f"AWS_RETRY_MODE={raw[:20]!r} is not one of {', '.join(RETRY_MODES)}", code="bad-retry-mode")
+    return raw
+
+
+def check_sdk_environment() -> None:
+    """The SDK variables we honour, checked before any client (ours, or an embedded sandbox's) reads them."""
+    max_attempts()
+    retry_mode()
 
 
 def arn_name(arn: str) -> str:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -89,7 +90,20 @@ def _updated(sandbox: Any) -> bool:
     return any(len(s.get("deployments", [])) > 1 for s in services)
 
 
-def test_ten_deploys_in_a_row_under_throttling_and_5xx(sandbox, cli) -> None:
+def short_retry_timing(tmp_path: Path) -> dict[str, str]:
+    """botocore's own retry configuration with short delays: legacy mode reads its timing from the `_retry` data
+    file, and AWS_DATA_PATH puts ours first. Same policies (which errors are retried), 10 ms instead of 1 s."""
+    import botocore
+
+    data = json.loads((Path(botocore.__file__).parent / "data" / "_retry.json").read_text())
+    data["retry"]["__default__"]["delay"] = {"type": "exponential", "base": 0.01, "growth_factor": 2}
+    (tmp_path / "_retry.json").write_text(json.dumps(data))
+    return {"AWS_RETRY_MODE": "legacy", "AWS_DATA_PATH": str(tmp_path)}
+
+
+def test_ten_deploys_in_a_row_under_throttling_and_5xx(sandbox, cli, tmp_path, monkeypatch) -> None:
+    for key, value in short_retry_timing(tmp_path).items():
+        monkeypatch.setenv(key, value)
     sandbox.aws.faults.add({"kind": "throttle", "operation": "*", "probability": 0.3, "seed": 7})
     sandbox.aws.faults.add({"kind": "error", "status": 503, "operation": "*", "probability": 0.05, "seed": 11})
     retried = 0
