@@ -59,6 +59,29 @@ class ApiCallCounter:
         }
 
 
+_LOADERS: dict[str | None, Any] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def shared_loader(data_path: str | None = None) -> Any:
+    """One botocore data loader per process (per AWS_DATA_PATH): every session and client reads each service
+    model and endpoint ruleset from disk once, and lists botocore's ~400 data directories once."""
+    with _LOADERS_LOCK:
+        if data_path not in _LOADERS:
+            from botocore.loaders import create_loader
+
+            _LOADERS[data_path] = create_loader(data_path)
+        return _LOADERS[data_path]
+
+
+def service_model(service: str) -> Any:
+    """A service's botocore model from the shared loader (e.g. for botocore's own validator)."""
+    from botocore.model import ServiceModel
+
+    data = shared_loader(os.environ.get("AWS_DATA_PATH")).load_service_model(service, "service-2")
+    return ServiceModel(data, service_name=service)
+
+
 class AwsClients:
     """The SDK clients of one command run. Region, profile and endpoint come from the context."""
 
@@ -81,16 +104,24 @@ class AwsClients:
     def session(self) -> boto3.Session:
         if self._session is None:
             import boto3
+            import botocore.session
             from botocore.exceptions import ProfileNotFound
 
+            core = botocore.session.Session()
+            core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
             try:
                 if self.credentials:
                     key, secret = self.credentials
                     self._session = boto3.Session(
-                        aws_access_key_id=key, aws_secret_access_key=secret, region_name=self.region
+                        aws_access_key_id=key,
+                        aws_secret_access_key=secret,
+                        region_name=self.region,
+                        botocore_session=core,
                     )
                 else:
-                    self._session = boto3.Session(profile_name=self.profile, region_name=self.region)
+                    self._session = boto3.Session(
+                        profile_name=self.profile, region_name=self.region, botocore_session=core
+                    )
             except ProfileNotFound:
                 raise ExternalError(
                     f"AWS profile {self.profile!r} not found",

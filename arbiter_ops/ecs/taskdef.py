@@ -244,11 +244,11 @@ def _duplicate_names(container: dict[str, Any]) -> list[str]:
 
 def botocore_problems(td: dict[str, Any]) -> list[str]:
     """botocore's own validator against the RegisterTaskDefinition input shape."""
-    import botocore.session
     from botocore.validate import ParamValidator
 
-    model = botocore.session.get_session().get_service_model("ecs")
-    shape = model.operation_model("RegisterTaskDefinition").input_shape
+    from arbiter_ops.core.aws import service_model
+
+    shape = service_model("ecs").operation_model("RegisterTaskDefinition").input_shape
     report = ParamValidator().validate(td, shape)
     if not report.has_errors():
         return []
