@@ -107,9 +107,9 @@ class AwsClients:
             import botocore.session
             from botocore.exceptions import ProfileNotFound
 
-            core = botocore.session.Session()
-            core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
+            core = botocore.session.Session(profile=None if self.credentials else self.profile)
             try:
+                core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
                 if self.credentials:
                     key, secret = self.credentials
                     self._session = boto3.Session(
