@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
 REASONS = {
-    "newest": "one of the newest {keep}",
+    "newest": "newest {keep} (--keep)",
     "live": "the service runs it",
     "deployment": "a current deployment runs it",
     "rollback-target": "`rollback` would return to it",
