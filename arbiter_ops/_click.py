@@ -50,3 +50,20 @@ def seconds(value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value >= 0):
         raise BadParameter(f"must be 0 or more finite seconds, not {value}", param_hint="--lock-wait")
     return value
+
+
+def duration(flag: str) -> Callable[[str | None], str | None]:
+    """``--since 15m``: refused at parse time unless core/durations reads it (stdlib only: --help stays light)."""
+
+    def check(value: str | None) -> str | None:
+        from arbiter_ops.core.durations import parse_duration
+
+        if value is not None:
+            try:
+                parse_duration(value)
+            except ValueError as exc:
+                raise BadParameter(str(exc), param_hint=flag) from None
+        return value
+
+    return check
+

@@ -15,22 +15,23 @@ from typing import Any
 
 import typer
 
-from arbiter_ops import __version__, cli_help, completion
 from arbiter_ops import _click as click
-from arbiter_ops._click import positive_seconds as _positive_seconds
-from arbiter_ops._click import revision as _revision
-from arbiter_ops._click import seconds as _seconds
+from arbiter_ops import completion
 from arbiter_ops.cli_params import argument as _argument
 from arbiter_ops.cli_params import not_empty as _not_empty
 from arbiter_ops.cli_params import option as _option
+from arbiter_ops.cli_params import show_version as _show_version
 from arbiter_ops.commands import (
     bootstrap,
     build,
     check_secrets,
     deploy,
+    history,
     local,
+    logs,
     migrate,
     promote,
+    prune,
     push,
     render,
     rollback,
@@ -42,7 +43,7 @@ from arbiter_ops.commands import (
     unlock,
 )
 from arbiter_ops.core.context import Options
-from arbiter_ops.runner import CommandRun, Globals, report_failure, signals_interrupt
+from arbiter_ops.runner import CommandRun, run_app
 
 app = typer.Typer(
     name="arbiter-ops",
@@ -68,12 +69,6 @@ def _invoke(ctx: typer.Context, name: str, run: Callable[[Any, Any], int], cls: 
         return run(command_run.ctx, build(cls, values))
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"arbiter-ops {__version__}")
-        raise typer.Exit(0)
-
-
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -93,7 +88,7 @@ def _global(
     yes: bool = typer.Option(False, "--yes", envvar="ARBITER_OPS_YES", help="Skip confirmation (CI)."),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="Less detail."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True, help="Show the version."),
     _show_completion: str | None = completion.option("--show-completion"),
     _install_completion: str | None = completion.option("--install-completion"),
 ) -> None:
@@ -185,7 +180,7 @@ M = migrate.MigrateOptions
 def migrate_(
     ctx: typer.Context,
     image_tag: str | None = _option(M, "image_tag", "--image-tag"),
-    timeout: float | None = _option(M, "timeout", "--timeout", callback=_positive_seconds),
+    timeout: float | None = _option(M, "timeout", "--timeout", callback=click.positive_seconds),
     command: str | None = _option(M, "command", "--command"),
     preflight: bool = _option(M, "preflight", "--preflight"),
     database_url: str | None = _option(M, "database_url", "--database-url"),
@@ -238,11 +233,11 @@ def deploy_(
     dry_run: bool = _option(D, "dry_run", "--dry-run"),
     no_migrate: bool = _option(D, "no_migrate", "--no-migrate"),
     no_smoke: bool = _option(D, "no_smoke", "--no-smoke"),
-    timeout: float = _option(D, "timeout", "--timeout", callback=_positive_seconds),
+    timeout: float = _option(D, "timeout", "--timeout", callback=click.positive_seconds),
     max_failed_tasks: int = _option(D, "max_failed_tasks", "--max-failed-tasks", min=1),
     stall_timeout: float = _option(D, "stall_timeout", "--stall-timeout", callback=click.positive("--stall-timeout")),
     force_new_deployment: bool = _option(D, "force_new_deployment", "--force-new-deployment"),
-    lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=_seconds),
+    lock_wait: float = _option(D, "lock_wait", "--lock-wait", callback=click.seconds),
     seed_catalog_if_empty: bool = _option(D, "seed_catalog_if_empty", "--seed-catalog-if-empty"),
 ) -> int:
     """The whole pipeline: lock, render, check-secrets, images, register, migrate, update, wait, smoke-test.
@@ -259,8 +254,8 @@ RB = rollback.RollbackOptions
 def rollback_(
     ctx: typer.Context,
     service: str = _argument(RB, "service"),
-    to_revision: str | None = _option(RB, "to_revision", "--to-revision", callback=_revision),
-    timeout: float = _option(RB, "timeout", "--timeout", callback=_positive_seconds),
+    to_revision: str | None = _option(RB, "to_revision", "--to-revision", callback=click.revision),
+    timeout: float = _option(RB, "timeout", "--timeout", callback=click.positive_seconds),
 ) -> int:
     """Return a service to its previous task definition (or --to-revision N) and wait until stable."""
     return _invoke(ctx, "rollback", rollback.run, RB, locals())
@@ -275,7 +270,7 @@ def run_(
     service: str = _argument(RN, "service"),
     command: list[str] = _argument(RN, "command"),
     image_tag: str | None = _option(RN, "image_tag", "--image-tag"),
-    timeout: float = _option(RN, "timeout", "--timeout", callback=_positive_seconds),
+    timeout: float = _option(RN, "timeout", "--timeout", callback=click.positive_seconds),
 ) -> int:
     """Run a command as a one-off task of a service's task definition, with its network; stream its logs.
 
@@ -284,17 +279,66 @@ def run_(
     return _invoke(ctx, "run", run.run, RN, locals())
 
 
-@app.command("status")
-def status_(ctx: typer.Context) -> int:
-    """One table of the environment: services, revisions, images, running/desired, rollouts, last deploys."""
-    return _invoke(ctx, "status", status.run, status.StatusOptions, {})
+def _plain_command(path: str, run: Callable[[Any, Any], int], cls: type, summary: str) -> None:
+    """A command without options of its own (`status`, `bootstrap`, `local up`)."""
+
+    def command(ctx: typer.Context) -> int:
+        return _invoke(ctx, path, run, cls, {})
+
+    command.__doc__ = summary
+    group, _, verb = path.rpartition(" ")
+    (local_app if group == "local" else app).command(verb)(command)
 
 
-@app.command("bootstrap")
-def bootstrap_(ctx: typer.Context) -> int:
-    """Create what arbiter-ops needs in an account (lock/audit table, ECR repositories, log groups),
-    idempotently, and print the IAM policies its commands need."""
-    return _invoke(ctx, "bootstrap", bootstrap.run, bootstrap.BootstrapOptions, {})
+_plain_command(
+    "status", status.run, status.StatusOptions,
+    "One table of the environment: services, revisions, images, running/desired, rollouts, last deploys.",
+)  # fmt: skip
+_plain_command(
+    "bootstrap", bootstrap.run, bootstrap.BootstrapOptions,
+    "Create what arbiter-ops needs in an account (lock/audit table, ECR repositories with their lifecycle policy, "
+    "log groups), idempotently, and print the IAM policies its commands need.",
+)  # fmt: skip
+
+
+LG = logs.LogsOptions
+
+
+@app.command("logs")
+def logs_(
+    ctx: typer.Context,
+    service: str = _argument(LG, "service"),
+    since: str = _option(LG, "since", "--since", callback=click.duration("--since")),
+    follow: bool = _option(LG, "follow", "--follow", "-f"),
+    filter: str | None = _option(LG, "filter", "--filter"),
+    task: str | None = _option(LG, "task", "--task"),
+) -> int:
+    """A service's CloudWatch logs, every task's lines merged in time order (--follow: until Ctrl-C)."""
+    return _invoke(ctx, "logs", logs.run, LG, locals())
+
+
+H, PN = history.HistoryOptions, prune.PruneOptions
+
+
+@app.command("history")
+def history_(
+    ctx: typer.Context,
+    service: str | None = _argument(H, "service"),
+    limit: int = _option(H, "limit", "--limit", min=1),
+) -> int:
+    """The audit records, newest first: deploys, rollbacks, migrations, one-off runs; who, when, verdict."""
+    return _invoke(ctx, "history", history.run, H, locals())
+
+
+@app.command("prune")
+def prune_(
+    ctx: typer.Context,
+    services: list[str] = _argument(PN, "services"),
+    keep: int = _option(PN, "keep", "--keep", min=1, default=...),
+    dry_run: bool = _option(PN, "dry_run", "--dry-run"),
+) -> int:
+    """Deregister old task-definition revisions; never the live one, a running deployment's or the rollback target."""
+    return _invoke(ctx, "prune", prune.run, PN, locals())
 
 
 U = unlock.UnlockOptions
@@ -334,17 +378,10 @@ def secrets_diff_(ctx: typer.Context, env_a: str = _argument(SD, "env_a"), env_b
     return _invoke(ctx, "secrets diff", secrets.run_diff, SD, locals())
 
 
-def _local_command(verb: str, run: Callable[[Any, Any], int], summary: str) -> None:
-    def command(ctx: typer.Context) -> int:
-        return _invoke(ctx, f"local {verb}", run, local.LocalOptions, {})
-
-    command.__doc__ = summary
-    local_app.command(verb)(command)
-
-
-_local_command("up", local.up, "Start a persistent local sandbox in the background (AWS, Stripe, Arbiter API).")
-_local_command("status", local.status, "Describe the persistent local sandbox.")
-_local_command("down", local.down, "Stop the persistent local sandbox and every process it started.")
+L = local.LocalOptions
+_plain_command("local up", local.up, L, "Start a persistent local sandbox in the background: AWS, Stripe, Arbiter API.")
+_plain_command("local status", local.status, L, "Describe the persistent local sandbox.")
+_plain_command("local down", local.down, L, "Stop the persistent local sandbox and every process it started.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -352,24 +389,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    completion.register()
-    command = cli_help.teach(typer.main.get_command(app))
-    known = Globals.of(command)
-    args = argv
-    try:
-        args = known.hoist(argv)
-        with signals_interrupt():
-            rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
-    except click.Exit as exc:
-        return int(exc.exit_code or 0)
-    except click.ClickException as exc:
-        if click.NoArgsIsHelpError is not None and isinstance(exc, click.NoArgsIsHelpError):
-            sys.stderr.write(exc.format_message() + "\n")  # the help text itself
-            return 2
-        return report_failure(known.options(args), known.command_name(args), exc)
-    except (click.Abort, KeyboardInterrupt, Exception) as exc:  # anything else: one line, never a traceback
-        return report_failure(known.options(args), known.command_name(args), exc)
-    return int(rv) if isinstance(rv, int) else 0
+    return run_app(app, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

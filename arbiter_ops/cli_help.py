@@ -134,12 +134,35 @@ EPILOGS: dict[str, tuple[tuple[tuple[int, str], ...], str]] = {
     ),
     "bootstrap": (
         (
-            (0, "everything exists (created now or before); the IAM policies were printed"),
+            (0, "everything exists (created now or before), the ECR lifecycle policy and the IAM policies printed"),
             (1, "production without --yes"),
             (2, _BAD_INPUT),
             (3, _AWS),
         ),
         "arbiter-ops bootstrap --env staging",
+    ),
+    "logs": (
+        (
+            (0, "the lines were printed (none in the window is not an error)"),
+            (1, "the service's task definition sends no logs to CloudWatch, or its log group does not exist"),
+            (2, f"{_BAD_INPUT}, a bad --since (30s, 15m, 2h, 1d) or --task"),
+            (3, f"{_AWS}, CloudWatch Logs throttling without end"),
+            (130, "--follow ended by Ctrl-C (143 SIGTERM, 129 SIGHUP), as every interrupted command"),
+        ),
+        "arbiter-ops logs backend --env production --since 1h --filter ERROR --follow",
+    ),
+    "history": (
+        ((0, "the records were listed (none yet is not an error)"), (2, _BAD_INPUT), (3, _AWS)),
+        "arbiter-ops history backend --env production --limit 10",
+    ),
+    "prune": (
+        (
+            (0, "every old revision is deregistered (or, --dry-run, listed); the kept ones say why"),
+            (1, "production without --yes"),
+            (2, f"{_BAD_INPUT}, --keep missing or below 1"),
+            (3, f"{_AWS} (throttling is waited out)"),
+        ),
+        "arbiter-ops prune --env production --keep 5 --dry-run",
     ),
     "unlock": (
         (

@@ -30,6 +30,15 @@ def words(f: Any) -> dict[str, Any]:
     return {"metavar": metavar, "autocompletion": completion.BY_METAVAR.get(metavar)}
 
 
+def show_version(value: bool) -> None:
+    """``--version``: eager, prints and exits before any command runs."""
+    if value:
+        from arbiter_ops import __version__
+
+        typer.echo(f"arbiter-ops {__version__}")
+        raise typer.Exit(0)
+
+
 def not_empty(flag: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if value is not None and not str(value).strip():
@@ -42,4 +51,5 @@ def not_empty(flag: str) -> Callable[[Any], Any]:
 def argument(cls: type, name: str, **kwargs: Any) -> Any:
     f = field_of(cls, name)
     default = default_of(f)
-    return typer.Argument(None if default == [] else ..., help=f.metadata[HELP], **words(f), **kwargs)
+    optional = default is None or default == []  # `history [SERVICE]`, `deploy [SERVICE...]`
+    return typer.Argument(None if optional else ..., help=f.metadata[HELP], **words(f), **kwargs)

@@ -131,6 +131,33 @@ def signals_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
+def run_app(app: Any, argv: list[str]) -> int:
+    """Run the Typer app on ``argv`` (global options hoisted, signals unwinding) and return the exit code; every
+    failure, click's usage errors included, goes through :func:`report_failure`."""
+    import typer
+
+    from arbiter_ops import cli_help, completion
+
+    completion.register()
+    command = cli_help.teach(typer.main.get_command(app))
+    known = Globals.of(command)
+    args = argv
+    try:
+        args = known.hoist(argv)
+        with signals_interrupt():
+            rv: Any = command.main(args=args, prog_name="arbiter-ops", standalone_mode=False)
+    except click.Exit as exc:
+        return int(exc.exit_code or 0)
+    except click.ClickException as exc:
+        if click.NoArgsIsHelpError is not None and isinstance(exc, click.NoArgsIsHelpError):
+            sys.stderr.write(exc.format_message() + "\n")  # the help text itself
+            return 2
+        return report_failure(known.options(args), known.command_name(args), exc)
+    except (click.Abort, KeyboardInterrupt, Exception) as exc:  # anything else: one line, never a traceback
+        return report_failure(known.options(args), known.command_name(args), exc)
+    return int(rv) if isinstance(rv, int) else 0
+
+
 def report_failure(options: Options, command: str, exc: BaseException, ctx: Context | None = None) -> int:
     """The one error boundary: print one clear line (and the JSON error document) and return the exit code."""
     from arbiter_ops.core.output import Output

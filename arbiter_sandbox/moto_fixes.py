@@ -17,6 +17,7 @@ def apply() -> None:
     _applied = True
     _secretsmanager_current_follows_the_label()
     _secretsmanager_versions_keep_their_dates()
+    _logs_filter_reads_the_stream_prefix()
 
 
 def _secretsmanager_current_follows_the_label() -> None:
@@ -59,3 +60,40 @@ def _secretsmanager_versions_keep_their_dates() -> None:
         return json.dumps(answer)
 
     SecretsManagerBackend.list_secret_version_ids = list_secret_version_ids  # type: ignore[method-assign]
+
+
+def _logs_filter_reads_the_stream_prefix() -> None:
+    """AWS (FilterLogEvents, CloudWatch Logs API reference): ``logStreamNamePrefix`` limits the search to the
+    streams whose names start with it (given together with ``logStreamNames`` it is an InvalidParameterException),
+    and events of several streams come interleaved in time order (``interleaved`` is ignored and assumed true since
+    June 2019). moto 5.2.5 ignores the prefix (every stream of the group is searched) and interleaves only when
+    asked. Its ``filterPattern`` support (single terms, several terms, quoted phrases; anything else matches every
+    event) is left as it is."""
+    import json
+
+    from moto.logs.exceptions import InvalidParameterException
+    from moto.logs.responses import LogsResponse
+
+    def filter_log_events(self: Any) -> str:
+        name, names = self._get_param("logGroupName"), self._get_param("logStreamNames", [])
+        prefix = self._get_param("logStreamNamePrefix")
+        group = self.logs_backend.groups.get(name)
+        if prefix and group is not None:  # no group: moto's ResourceNotFoundException below
+            if names:
+                raise InvalidParameterException(msg="logStreamNamePrefix and logStreamNames cannot both be given")
+            names = [stream for stream in group.streams if stream.startswith(prefix)]
+            if not names:
+                return json.dumps({"events": [], "searchedLogStreams": []})
+        events, token, searched = self.logs_backend.filter_log_events(
+            name,
+            names,
+            self._get_param("startTime"),
+            self._get_param("endTime"),
+            self._get_param("limit"),
+            self._get_param("nextToken"),
+            self._get_param("filterPattern"),
+            True,
+        )
+        return json.dumps({"events": events, "nextToken": token, "searchedLogStreams": searched})
+
+    LogsResponse.filter_log_events = filter_log_events  # type: ignore[method-assign]

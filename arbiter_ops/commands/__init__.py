@@ -37,6 +37,11 @@ METAVARS = {
     "env_a": "ENV",
     "env_b": "ENV",
     "max_failed_tasks": "N",
+    "keep": "N",
+    "limit": "N",
+    "filter": "PATTERN",
+    "task": "ID",
+    "since": "DURATION",
 }
 # Else by type: the contract's durations are seconds.
 TYPE_METAVARS = {"float": "SECONDS", "int": "N", "str": "TEXT"}

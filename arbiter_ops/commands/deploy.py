@@ -8,6 +8,7 @@ service back to the revision it had before (exit 1), and a failed rollback is ex
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +64,7 @@ def run(ctx: Context, opts: DeployOptions) -> int:
 
     from arbiter_ops.state.lock import acquire_lock
 
+    began = time.monotonic()  # the audit record's duration_ms
     with pipe.step("lock") as step:
         lock = acquire_lock(ctx, f"deploy {plan.tag}", wait=opts.lock_wait)
         lock.start_renewal()
@@ -77,7 +79,7 @@ def run(ctx: Context, opts: DeployOptions) -> int:
         raise
     finally:
         try:
-            _audit(ctx, plan, outcome)
+            _audit(ctx, plan, outcome, began)
         finally:  # whatever happened above (Ctrl-C included), the lock goes
             with pipe.step("unlock"):
                 lock.release()
@@ -283,7 +285,7 @@ def _rollback(
     outcome.error = Refused(f"deploy failed and was rolled back: {why}", code="rolled-back")
 
 
-def _audit(ctx: Context, plan: Plan, outcome: Outcome) -> None:
+def _audit(ctx: Context, plan: Plan, outcome: Outcome, began: float) -> None:
     from arbiter_ops.state.audit import record_quietly
 
     # The revisions the services run when the command ends (the contract's `task_definitions`): what the
@@ -298,6 +300,7 @@ def _audit(ctx: Context, plan: Plan, outcome: Outcome) -> None:
         "after": outcome.task_definitions,
         "verdicts": outcome.verdicts_json(plan.services),
         "error": outcome.error.message if outcome.error is not None else None,
+        "duration_ms": int((time.monotonic() - began) * 1000),
     }
     record_quietly(ctx, "deploy", data)  # the deploy's own outcome matters more than its record
 

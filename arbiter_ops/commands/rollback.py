@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -84,13 +85,14 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
             )
         change = Change(service, cfg.ecs_service, current, target)
         ctx.output.info(f"rolling {service} back: {arn_name(current)} -> {arn_name(target)}")
+        began = time.monotonic()
         since = update_services(ctx, [change])
         entry = {"action": "rollback", "services": [service], "before": {service: current}, "after": {service: target}}
         try:
             (progress,), _ = wait_stable(ctx, [change], timeout, since, f"rolling back {service}")
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: record it, and say where the service stands
             what = interruption(exc)[0]
-            record_quietly(ctx, "deploy", {**entry, "ok": False, "error": what})
+            record_quietly(ctx, "deploy", {**entry, "ok": False, "error": what, "duration_ms": _ms(began)})
             lock.release()
             env = ctx.env_name
             steps = f"the rollback to {arn_name(target)} may still be rolling: see `arbiter-ops --env {env} status`"
@@ -98,7 +100,7 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
             say_where_things_stand(ctx, f"rollback of {service} {what}", services, entry["before"], steps)
             raise
         ok = progress.state == "done"
-        record(ctx, "deploy", {**entry, "ok": ok})
+        record(ctx, "deploy", {**entry, "ok": ok, "duration_ms": _ms(began)})
     finally:
         lock.release()
     doc = {"service": service, "from": current, "to": target, "changed": True}
@@ -111,3 +113,7 @@ def run(ctx: Context, opts: RollbackOptions) -> int:
         ok,
         lambda: ctx.output.human.print(f"{service} now runs {arn_name(target)}", markup=False),
     )
+
+
+def _ms(began: float) -> int:
+    return int((time.monotonic() - began) * 1000)

@@ -86,7 +86,7 @@ def _report(ctx: Context, doc: dict[str, Any], result: TaskResult, exit_code: in
     keep = ("verdict", "task_arn", "exit_code", "stop_code", "reason", "cause", "stopped_reason", "duration_ms")
     keep += ("log_tail",)
     doc.update({k: getattr(result, k) for k in keep})
-    record_quietly(ctx, "run", {k: doc[k] for k in ("service", "image_tag", "container_command", *keep[:5])})
+    record_quietly(ctx, "run", {k: doc[k] for k in ("service", "image_tag", "container_command", *keep[:5], keep[7])})
     task = arn_name(result.task_arn or "")
     summary = f"{result.reason} (task {task}, {result.duration_ms / 1000:.1f} s)"
     tail = result.log_tail[-FAILURE_LINES:]

@@ -120,6 +120,17 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
                 ],
             ),
         ),
+        # logs reads the service's streams; history the audit records; prune deregisters (never deletes) revisions.
+        "logs": doc(
+            _stmt("EcsReadTaskDefinition", ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"]),
+            _stmt("ReadServiceLogs", ["logs:FilterLogEvents"]),
+        ),
+        "history": doc(_stmt("ReadAuditRecords", ["dynamodb:Query"], [table])),
+        "prune": doc(
+            ecs_read,
+            _stmt("ReadAuditRecords", ["dynamodb:Query"], [table]),
+            _stmt("DeregisterRevisions", ["ecs:DeregisterTaskDefinition"]),
+        ),
         "status": doc(ecs_read, versions, _stmt("ReadState", ["dynamodb:GetItem", "dynamodb:Query"], [table])),
         "bootstrap": doc(
             _stmt(
@@ -130,6 +141,8 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
                     "dynamodb:UpdateTimeToLive",
                     "ecr:CreateRepository",
                     "ecr:DescribeRepositories",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:PutLifecyclePolicy",
                     "logs:CreateLogGroup",
                     "logs:DescribeLogGroups",
                 ],

@@ -67,6 +67,7 @@ class Output:
         self.ci = self.github or os.environ.get("CI", "").lower() in ("1", "true", "yes")
         self.redact = REDACTOR
         self._json_done = False
+        self.json_lines = False  # `logs`: JSON Lines on stdout, so the final (or error) document is one line too
 
     # -- human channels --------------------------------------------------------------------
     @property
@@ -108,7 +109,7 @@ class Output:
         if self._json_done:  # one document per run, whatever happens
             return
         self._json_done = True
-        text = self.redact(json.dumps(document, indent=2, default=str))
+        text = self.redact(json.dumps(document, indent=None if self.json_lines else 2, default=str))
         self._stdout.write(text + "\n")
         self._stdout.flush()
 

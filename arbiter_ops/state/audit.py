@@ -1,11 +1,13 @@
 """Audit records in the state table: every deploy, rollback and migration, under ``<kind>#<env>`` sorted by
-time, so "the latest" is one Query. `status` shows them; `rollback` finds the revision a deploy replaced.
+time, so "the latest" is one Query. `status` shows them; `rollback` finds the revision a deploy replaced;
+`history` lists them (:func:`newest`); `prune` keeps the revision they name as the way back.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +63,55 @@ def latest(ctx: Context, kind: str, limit: int = 1) -> list[dict[str, Any]]:
         entry.setdefault("who", item["who"]["S"])
         out.append(entry)
     return out
+
+
+KINDS = ("deploy", "migrate", "run", "stripe-webhook")  # every kind a command records (rollbacks are "deploy")
+PAGE = 50  # records per Query page while looking for the ones that match
+
+
+def newest(
+    ctx: Context, kinds: Iterable[str] = KINDS, limit: int = 20, keep: Callable[[dict[str, Any]], bool] | None = None
+) -> list[dict[str, Any]]:
+    """The newest ``limit`` records of these kinds together (those ``keep`` accepts), newest first; each with its
+    ``kind``. One Query per kind and page; a kind is read only as far as needed. Empty if the table is missing."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for kind in kinds:
+        matched = 0
+        for sort_key, entry in _pages(ctx, kind):
+            if keep is None or keep(entry):
+                found.append((sort_key, {"kind": kind, **entry}))
+                matched += 1
+                if matched >= limit:
+                    break
+    found.sort(key=lambda pair: pair[0], reverse=True)  # the sort keys are UTC times to the microsecond
+    return [entry for _, entry in found[:limit]]
+
+
+def _pages(ctx: Context, kind: str) -> Iterable[tuple[str, dict[str, Any]]]:
+    from botocore.exceptions import ClientError
+
+    kwargs: dict[str, Any] = {
+        "TableName": ctx.config.state_table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": f"{kind}#{ctx.env_name}"}},
+        "ScanIndexForward": False,
+        "Limit": PAGE,
+    }
+    while True:
+        try:
+            resp = call(ctx.client("dynamodb").query, **kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return
+            raise
+        for item in resp.get("Items", []):
+            entry = json.loads(item["data"]["S"])
+            entry.setdefault("at", item["at"]["S"])
+            entry.setdefault("who", item["who"]["S"])
+            yield item["sk"]["S"], entry
+        if not resp.get("LastEvaluatedKey"):
+            return
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
 
 def record_quietly(ctx: Context, kind: str, data: dict[str, Any]) -> None:

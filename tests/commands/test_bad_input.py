@@ -165,6 +165,28 @@ CASES = [
     Case("secrets-diff-one-env", ["secrets", "diff", "staging"], 2, "Missing argument"),
     Case("secrets-diff-same-env", ["secrets", "diff", "staging", "staging"], 2, "both environments are 'staging'"),
     Case("secrets-diff-unknown-env", ["secrets", "diff", "staging", "nowhere"], 2, "unknown environment 'nowhere'"),
+    # logs / history / prune: judged before any AWS call
+    *[
+        Case(f"logs-since-{name}", ["logs", "backend", "--since", value], 2, says)
+        for name, value, says in (
+            ("no-unit", "15", "'15' is not a duration (use 30s, 15m, 2h, 1d or 1h30m)"),
+            ("zero", "0m", "no time at all"),
+            ("fraction", "1.5h", "is not a duration"),
+            ("negative", "-5m", "is not a duration"),
+            ("huge", "9999d", "more than 366 days"),
+            ("empty", "", "is empty"),
+        )
+    ],
+    Case("logs-bad-task", ["logs", "backend", "--task", "not-a-task"], 2, "'not-a-task' is not an ECS task id"),
+    Case("logs-empty-filter", ["logs", "backend", "--filter", ""], 2, "--filter: is empty"),
+    Case("logs-unknown-service", ["logs", "nope"], 2, "unknown service 'nope'"),
+    Case("logs-no-service", ["logs"], 2, "Missing argument"),
+    Case("history-unknown-service", ["history", "nope"], 2, "unknown service 'nope'"),
+    Case("history-limit-zero", ["history", "--limit", "0"], 2, "--limit"),
+    Case("prune-keep-zero", ["prune", "--keep", "0"], 2, "--keep"),
+    Case("prune-keep-missing", ["prune"], 2, "Missing option '--keep'"),
+    Case("prune-keep-abc", ["prune", "--keep", "abc"], 2, "'--keep': Input should be a valid integer"),
+    Case("prune-unknown-service", ["prune", "backend", "nope", "--keep", "2"], 2, "unknown service 'nope'"),
     Case(
         "fargate-size-before-credentials",
         ["--config", "c.toml", "--env", "production", "render", "backend", "--image-tag", "v1"],
