@@ -64,7 +64,9 @@ def run_steps(ctx: Context, client: Any, desired: Desired, rotation: Rotation, t
     applied = Applied()
     for step in rotation.steps:
         if step.finished:
-            say(f"{step.name}: already done ({step.detail})")
+            say(
+                f"{step.name}: {step.detail}" if step.status == "done" else f"{step.name}: already done ({step.detail})"
+            )
             continue
         step.status = "running"
         n = rotation.steps.index(step) + 1
