@@ -176,7 +176,8 @@ def restart_backend(
     ``recorded`` is the deployment an earlier run of this rotation started (``record`` keeps a new one): while it
     is PRIMARY it is the restart, done when COMPLETED, else waited for. Otherwise the restart is already done when
     every running task started after the secret's current version was stored and the rollout is COMPLETED; a
-    deployment started after it (anyone's) is waited for; else a forceNewDeployment.
+    deployment started after it (anyone's) is waited for; else a forceNewDeployment. A deployment whose tasks
+    already failed (an earlier wait's verdict) is not waited for again: a new one starts.
     """
     from arbiter_ops.ecs.api import describe_service_names
     from arbiter_ops.ecs.services import Change, update_services, wait_stable
@@ -203,7 +204,8 @@ def restart_backend(
     change = Change(BACKEND, service.ecs_service, task_definition, task_definition)
     created = primary.get("createdAt")
     after = ours or (created is not None and _aware(created) >= fresh_after)
-    if primary.get("rolloutState") == "IN_PROGRESS" and after:
+    failing = int(primary.get("failedTasks") or 0) > 0  # an earlier wait's verdict was "failed": start anew
+    if primary.get("rolloutState") == "IN_PROGRESS" and after and not failing:
         change.deployment_id = primary.get("id")
         completed = [d for d in deployments if d is not primary and d.get("rolloutState") == "COMPLETED"]
         change.previous_deployment_id = completed[0].get("id") if completed else None

@@ -194,3 +194,20 @@ def test_dry_run_of_an_unfinished_rotation_says_what_is_left_and_changes_nothing
         "delete-old": "would",
     }
     assert {q["method"] for q in requests_since(sandbox, before)} == {"GET"} and len(endpoints(sandbox)) == 2
+
+
+def test_a_restart_that_fails_keeps_both_endpoints_and_loses_no_event(sandbox, cli, stream) -> None:
+    """The new tasks crash: ECS's circuit breaker keeps the old ones, which still verify with the old secret."""
+    sandbox.aws.ecs.fail_next_deployment("backend", kind="crash", exit_code=3)
+    r = cli("stripe-webhook", "--rotate", "--output", "json")
+    doc = json.loads(r.out)
+    assert r.code == 1 and doc["error"]["code"] == "restart-failed", r.err
+    assert "stopped at restart" in doc["error"]["message"] and "--rotate` again" in doc["error"]["message"]
+    assert len(endpoints(sandbox)) == 2
+    stream.wait_for(3)
+    assert stream.rejected() == [], stream.results
+    r2 = cli("stripe-webhook", "--rotate")  # the backend is fine again: the re-run finishes
+    assert r2.code == 0, r2.err
+    assert_one_endpoint_holding_the_stored_secret(sandbox)
+    stream.wait_for(3)
+    assert stream.rejected() == [], stream.results
