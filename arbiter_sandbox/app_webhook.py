@@ -1,14 +1,15 @@
 """The app stand-in's STRIPE_WEBHOOK_SECRET follows the backend's tasks, as the real app's does.
 
-The real backend reads ``STRIPE_WEBHOOK_SECRET`` once, from its environment, at start (gndumbri/arbiter-ai
-``backend/app/config.py``: ``stripe_webhook_secret: str = ""`` in the pydantic ``Settings``), and verifies every
-webhook with that one value (``backend/app/api/routes/billing.py``: ``stripe.Webhook.construct_event``, 400 on a bad
-signature). ECS puts a task's ``secrets`` into that environment when it starts the task and never again
-("Pass Secrets Manager secrets through Amazon ECS environment variables": "your application must be restarted
-... to use the updated value"). So the app accepts the value the backend's *running* tasks started with: when
-tasks of the backend service reach RUNNING, the stand-in's secret becomes the value their task definition's
-``STRIPE_WEBHOOK_SECRET`` reference resolves to at that moment; a secret stored later changes nothing until the
-next deployment's tasks run. One secret at a time, as the real app has.
+The real backend reads ``STRIPE_WEBHOOK_SECRET`` from its environment, once per process (gndumbri/arbiter-ai
+``backend/app/config.py``: ``stripe_webhook_secret: str = ""`` in the pydantic ``Settings``, behind an
+``lru_cache``'d ``get_settings()``), and verifies every webhook with that one value
+(``backend/app/api/routes/billing.py``: ``stripe.Webhook.construct_event``, 400 on a bad signature). ECS puts a
+task's ``secrets`` into that environment when it starts the task and never again (the ECS developer guide, "Pass
+Secrets Manager secrets through Amazon ECS environment variables": a running container does not see an updated
+secret; a new task, or a service's new deployment, does). So the app accepts the value the backend's *running*
+tasks started with: when tasks of the backend service reach RUNNING, the stand-in's secret becomes the value their
+task definition's ``STRIPE_WEBHOOK_SECRET`` reference resolves to at that moment; a secret stored later changes
+nothing until the next deployment's tasks run. One secret at a time, as the real app has.
 """
 
 from __future__ import annotations
