@@ -80,11 +80,15 @@ EPILOGS: dict[str, tuple[tuple[tuple[int, str], ...], str]] = {
     "stripe-webhook": (
         (
             (0, "exactly one endpoint with the required events, its secret stored (--dry-run: nothing to do)"),
-            (1, "a Stripe key of the wrong mode, other endpoints on the URL without --prune, --check failed"),
+            (
+                1,
+                "a Stripe key of the wrong mode, other endpoints on the URL without --prune, --check failed, an "
+                "unfinished rotation (run --rotate), the backend's restart during --rotate failed",
+            ),
             (2, _BAD_INPUT),
-            (3, f"{_AWS}, Stripe unreachable or answering 401"),
+            (3, f"{_AWS}, Stripe unreachable or answering 401, the restart not stable within --timeout"),
         ),
-        "arbiter-ops stripe-webhook --env staging --dry-run",
+        "arbiter-ops stripe-webhook --env staging --rotate",
     ),
     "smoke-test": (
         (

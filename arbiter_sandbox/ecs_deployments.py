@@ -31,6 +31,7 @@ import math
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,11 +151,21 @@ class ServiceState:
     events: list[dict[str, Any]] = field(default_factory=list)
     ticker: Ticker = field(default_factory=Ticker)
     settled: bool = True
+    # Told of the tasks that just reached RUNNING (ECS has resolved their secrets): the sandbox's app follows them.
+    on_running: Callable[[ServiceState, list[OverlayTask]], None] | None = field(default=None, repr=False)
 
     @classmethod
-    def seeded(cls, where: Where, moto_service: Any, config: dict[str, Any], store: TaskStore) -> ServiceState:
+    def seeded(
+        cls,
+        where: Where,
+        moto_service: Any,
+        config: dict[str, Any],
+        store: TaskStore,
+        on_running: Callable[[ServiceState, list[OverlayTask]], None] | None = None,
+    ) -> ServiceState:
         """A service as seeded infrastructure has it: one COMPLETED deployment, all its tasks running."""
         state = cls(where, moto_service.cluster_name, moto_service.name, moto_service.task_definition, config)
+        state.on_running = on_running
         first = Deployment(
             moto_service.task_definition,
             moto_service.desired_count,
@@ -164,8 +175,10 @@ class ServiceState:
         )
         state.deployments.append(first)
         if first.desired:
-            for task in state._start_tasks(first, first.desired, store, check=False):
+            started = state._start_tasks(first, first.desired, store, check=False)
+            for task in started:
                 task.mark_running()
+            state._told_running(started)
         first.set_state("COMPLETED", f"ECS deployment {first.id} completed.")
         state._event("has reached a steady state.")
         return state
@@ -286,6 +299,7 @@ class ServiceState:
         started = [t for t in primary.pending if not t.plan.fail_reason and t.plan.fate != "stall"]
         for task in started:
             task.mark_running()
+        self._told_running(started)
         for task in failed:
             # The reason lives on the stopped task ("Amazon ECS stopped tasks error messages"); ECS writes no
             # service event per task that failed to start.
@@ -327,6 +341,10 @@ class ServiceState:
         self.settled = False
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _told_running(self, tasks: list[OverlayTask]) -> None:
+        if tasks and self.on_running is not None:
+            self.on_running(self, tasks)
+
     def _changed(self) -> bool:
         self.settled = False
         return True

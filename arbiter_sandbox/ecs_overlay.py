@@ -56,6 +56,8 @@ class EcsOverlay:
         self.store = TaskStore()
         # (command, exit code) of every one-off task that ran to its end: kept across resets (set up at start).
         self.exit_listeners: list[Callable[[str, int | None], None]] = []
+        # (service, its tasks) each time a service's tasks reach RUNNING: kept across resets (set up at start).
+        self.running_listeners: list[Callable[[ServiceState, list[OverlayTask]], None]] = []
         self.services: dict[ServiceKey, ServiceState] = {}
         self.scenarios = Scenarios()
         self.buckets: dict[tuple[str, str, str], TokenBucket] = {}
@@ -149,7 +151,7 @@ class EcsOverlay:
             return status, body
         moto_service = ecs_backend(where).services[f"{cluster}:{name}"]
         config = merge_config(DEFAULT_DEPLOYMENT_CONFIGURATION, params.get("deploymentConfiguration"))
-        state = ServiceState.seeded(where, moto_service, config, self.store)
+        state = ServiceState.seeded(where, moto_service, config, self.store, self._tasks_running)
         self.services[_key(where, cluster, name)] = state
         state.render_into(body["service"])
         return status, body
@@ -260,6 +262,10 @@ class EcsOverlay:
     def _task_arn(where: Where, cluster: str, ref: str) -> str:
         return ref if ref.startswith("arn:") else f"arn:aws:ecs:{where.region}:{where.account}:task/{cluster}/{ref}"
 
+    def _tasks_running(self, state: ServiceState, tasks: list[OverlayTask]) -> None:
+        for listener in list(self.running_listeners):
+            listener(state, tasks)
+
     def _one_off_exited(self, task: OverlayTask) -> None:
         command, exit_code = command_of(task.overrides), task.containers[task.main].exit_code
         for listener in list(self.exit_listeners):
@@ -363,7 +369,7 @@ class EcsOverlay:
             config = merge_config(
                 DEFAULT_DEPLOYMENT_CONFIGURATION, getattr(moto_service, "deployment_configuration", None)
             )
-            self.services[key] = ServiceState.seeded(where, moto_service, config, self.store)
+            self.services[key] = ServiceState.seeded(where, moto_service, config, self.store, self._tasks_running)
         return self.services[key]
 
     def _arm(self, service: str) -> Fate | None:

@@ -125,6 +125,9 @@ class LocalSandbox:
         self.nextauth_secret = _new_nextauth_secret()
         self.api = ArbiterApiStandIn(self.nextauth_secret)
         self.aws.ecs.exit_listeners.append(self._one_off_exited)
+        from arbiter_sandbox.app_webhook import follow_backend
+
+        follow_backend(self.aws.ecs, self.api, self.config)  # its STRIPE_WEBHOOK_SECRET: the backend tasks' own
         api_url = self.api.start()
         if self.with_postgres:
             pg_thread.join(timeout=60)

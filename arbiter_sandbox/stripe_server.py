@@ -11,6 +11,8 @@ HTTP control routes (besides the base's, see :mod:`.httpbase`):
 - ``GET /_sandbox/keys`` -> the accepted keys, masked
 - ``GET /_sandbox/webhook_endpoints`` -> stored endpoints *with* their signing secrets (for a CLI
   subprocess test that must sign a payload as Stripe would)
+- ``POST /_sandbox/events`` ``{"type": ..., "livemode": false, "object": {...}}`` -> one event, signed and
+  delivered now to every enabled endpoint that wants it (:mod:`arbiter_sandbox.stripe_events`)
 """
 
 from __future__ import annotations
@@ -112,6 +114,19 @@ class StripeStandIn(StandInServer):
                 raise KeyError(endpoint_id)
             return self._secrets[endpoint_id]
 
+    def emit_event(self, event_type: str, obj: dict[str, Any] | None = None, livemode: bool = False) -> dict[str, Any]:
+        """Send one event to every enabled endpoint that wants it (outside the lock: the app may be slow)."""
+        from arbiter_sandbox import stripe_events
+
+        with self._lock:
+            targets = [
+                (i, str(o["url"]), self._secrets[i])
+                for i, o in self._endpoints.items()
+                if stripe_events.wants(o, event_type, livemode)
+            ]
+        event = stripe_events.new_event(event_type, obj or {}, livemode, len(targets))
+        return {"event": event["id"], "deliveries": stripe_events.deliver(targets, event)}
+
     def reset(self) -> None:
         """Forget endpoints and idempotency keys (the accepted API keys stay), then the base state."""
         with self._lock:
@@ -138,6 +153,15 @@ class StripeStandIn(StandInServer):
                 return Response(200, {"keys": sorted(mask_key(k) for k in self._keys)})
         if route == ("GET", "/_sandbox/webhook_endpoints"):
             return Response(200, {"data": self.endpoints()})
+        if route == ("POST", "/_sandbox/events"):
+            try:
+                data = request.json()
+            except ValueError:
+                data = None
+            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+                return Response(400, {"error": 'expected {"type": "checkout.session.completed", ...}'})
+            obj = data.get("object") if isinstance(data.get("object"), dict) else {}
+            return Response(200, self.emit_event(data["type"], obj, bool(data.get("livemode"))))
         return super().control(request)
 
     # -- faults ---------------------------------------------------------------------------------

@@ -7,6 +7,11 @@
 3. Apply, after production confirmation when anything changes. A created endpoint's signing secret (shown
    by Stripe only then) is merged into the secret with a compare-and-set (:mod:`arbiter_ops.secrets.store`).
 
+`--rotate` replaces the endpoint without a gap, under the deploy lock: create, store, restart the backend,
+check, and only then delete the old endpoint (:mod:`arbiter_ops.billing.rotation` finds where an interrupted
+one stands, :mod:`arbiter_ops.billing.rotate` runs the steps left). A plain run never deletes the endpoint an
+unfinished rotation replaces: it says to finish it.
+
 The signing secret is never printed: it is registered with the redactor the moment Stripe returns it, and
 no result, message or summary is built from it.
 """
@@ -18,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.commands import option
 from arbiter_ops.core.errors import OpsError, UsageError
+from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
 if TYPE_CHECKING:
+    from arbiter_ops.billing.rotation import Rotation
     from arbiter_ops.billing.webhook import (
         Action,
         Endpoint,
@@ -44,6 +51,7 @@ class Outcome:
     stored: secret_store.MergeResult | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    rotation: Rotation | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,8 +62,11 @@ class Outcome:
 class StripeWebhookOptions:
     dry_run: bool = option(False, "Show what would change; change nothing.")
     prune: bool = option(False, "Delete other endpoints on the same URL.")
-    rotate: bool = option(False, "Recreate the endpoint to get (and store) a new secret.")
+    rotate: bool = option(
+        False, "Replace the endpoint and its secret without a gap (restarts the backend); a re-run resumes."
+    )
     check: bool = option(False, "Report the endpoint and prove the stored secret works.")
+    timeout: float = option(WAIT_TIMEOUT, "Seconds to wait for the backend's restart (--rotate).")
 
 
 def run(ctx: Context, opts: StripeWebhookOptions) -> int:
@@ -89,12 +100,16 @@ def run(ctx: Context, opts: StripeWebhookOptions) -> int:
     client = stripe_api.make_client(key, ctx.stripe_api_base())
     listed = stripe_api.list_webhook_endpoints(client)
     stored = snapshot.payload.get(SECRET_KEY)
+    if rotate:
+        return _rotate(ctx, opts, client, desired, listed, stored)
     current = plan(desired, listed, stored_secret=stored, rotate=rotate, prune=prune)
     out.detail(f"Stripe lists {len(listed)} endpoint(s); {len(current.duplicates) + bool(current.primary)} on this URL")
     for obj in listed:
         out.detail(f"  {Endpoint.from_stripe(obj).describe()} -> {obj.get('url')}", level=2)
 
     outcome = Outcome(current, dry_run, current.primary)
+    if _rotation_unfinished(ctx, outcome, listed):
+        return _report(ctx, outcome)
     kept = [d.id for d in current.duplicates if not d.managed and not prune]
     if kept:  # not converged: exactly one endpoint is the contract
         outcome.problems.append(
@@ -119,6 +134,60 @@ def run(ctx: Context, opts: StripeWebhookOptions) -> int:
     if not dry_run and current.changes:
         ctx.confirm_production(f"apply {len(current.actions)} change(s) to the Stripe webhook at {desired.url}")
         _apply(ctx, client, sm, outcome)
+    return _report(ctx, outcome)
+
+
+def _rotation_unfinished(ctx: Context, outcome: Outcome, listed: list[dict[str, Any]]) -> bool:
+    """An unfinished rotation's old endpoint is no duplicate: the running tasks may still verify with its secret."""
+    from arbiter_ops.billing.rotation import in_progress
+
+    ongoing = in_progress(outcome.plan.desired, listed)
+    if ongoing:
+        outcome.plan.actions = []
+        outcome.problems.append(
+            f"a rotation is unfinished (new endpoint {ongoing[-1].id}): finish it with `arbiter-ops --env "
+            f"{ctx.env_name} stripe-webhook --rotate`; until then both endpoints stay"
+        )
+    return bool(ongoing)
+
+
+def _rotate(
+    ctx: Context, opts: StripeWebhookOptions, client: Any, desired: Any, listed: list[dict[str, Any]], stored: Any
+) -> int:
+    from arbiter_ops.billing.rotate import rotate_locked
+    from arbiter_ops.billing.rotation import find
+    from arbiter_ops.billing.webhook import Action, Plan, plan
+
+    out, env = ctx.output, ctx.env_name
+    rotation = find(desired, listed, stored)
+    current = plan(desired, listed, stored_secret=stored, prune=opts.prune)
+    others = [d for d in rotation.others(current.duplicates) if d.managed or opts.prune]
+    deletes = [Action("delete", d.id, "a duplicate on the same URL, deleted after the rotation") for d in others]
+    outcome = Outcome(Plan(desired, current.primary, current.duplicates, deletes), opts.dry_run, rotation.old)
+    outcome.rotation = rotation
+    was = f"replacing {rotation.old.id}" if rotation.old else "no endpoint to replace"
+    out.info(f"{'resuming' if rotation.resumed else 'starting'} rotation {rotation.rotation_id} ({was})")
+    if opts.dry_run:
+        rotation.dry_run()
+        return _report(ctx, outcome)
+    ctx.confirm_production(f"rotate the Stripe webhook at {desired.url} (restarts the backend)")
+    resume = f"run `arbiter-ops --env {env} stripe-webhook --rotate` again to resume"
+    try:
+        applied = rotate_locked(ctx, client, desired, rotation, opts.timeout, others, say=out.info)
+    except OpsError as exc:
+        raise type(exc)(f"{exc.message}; {rotation.standing()}; {resume}", hint=exc.hint, code=exc.code) from None
+    except KeyboardInterrupt:
+        out.warn(f"{rotation.standing()}: {resume}")
+        raise
+    outcome.done += deletes
+    kept = [d.id for d in rotation.others(current.duplicates) if d.id not in applied.deleted]
+    if kept:
+        outcome.problems.append(
+            f"{len(kept)} endpoint(s) arbiter-ops did not create also serve {desired.url}: {', '.join(kept)}; "
+            f"delete them with `arbiter-ops stripe-webhook --env {env} --prune`"
+        )
+    outcome.endpoint, outcome.deleted = rotation.new, set(applied.deleted)
+    outcome.secret_stored, outcome.stored = applied.stored is not None, applied.stored
     return _report(ctx, outcome)
 
 
@@ -237,6 +306,8 @@ def _lines(ctx: Context, outcome: Outcome) -> list[tuple[str, str]]:
     for action in p.actions:
         if outcome.dry_run or action in outcome.done:
             lines.append((_action_line(ctx, outcome, action), "cyan"))
+    if outcome.rotation is not None:
+        lines += [(line, "cyan") for line in outcome.rotation.lines()]
     lines += [(f"problem: {m}", "bold red") for m in outcome.problems]
     lines += [(f"note: {m}", "yellow") for m in outcome.notes]
     lines.append((_summary(ctx, outcome), "bold green" if outcome.ok else "bold red"))
@@ -260,7 +331,7 @@ def _action_line(ctx: Context, outcome: Outcome, action: Action) -> str:
 
 
 def _summary(ctx: Context, outcome: Outcome) -> str:
-    n = len(outcome.plan.actions)
+    n = len(outcome.plan.actions) + (outcome.rotation.changes() if outcome.rotation else 0)
     head = f"stripe-webhook {ctx.env_name}:"
     if outcome.dry_run:
         return f"{head} dry run, {n} change(s) would be made" if n else f"{head} up to date (dry run)"
@@ -296,12 +367,15 @@ def _report(ctx: Context, outcome: Outcome) -> int:
     doc = {
         "dry_run": outcome.dry_run,
         "endpoint": outcome.endpoint.as_json() if outcome.endpoint else None,
-        "actions": [a.as_json(done=a in outcome.done) for a in outcome.plan.actions],
+        "actions": (outcome.rotation.actions_json() if outcome.rotation else [])
+        + [a.as_json(done=a in outcome.done) for a in outcome.plan.actions],
         "secret_stored": outcome.secret_stored,
         "duplicates": _duplicates(outcome.plan, outcome.deleted),
         "problems": outcome.problems,
         "notes": outcome.notes,
     }
+    if outcome.rotation is not None:
+        doc["rotation"] = outcome.rotation.as_json()
     return _emit(ctx, doc, outcome.ok, _lines(ctx, outcome), "stripe-webhook")
 
 

@@ -86,7 +86,14 @@ def policies(config: Config, region: str, account: str, env_name: str) -> dict[s
             ),
         ),
         "promote": doc(_stmt("EcrRetag", ["ecr:BatchGetImage", "ecr:PutImage", "ecr:DescribeImages"], repos)),
-        "stripe-webhook": doc(_stmt("SecretWrite", secret_write, [secret])),
+        # --rotate also restarts the backend under the deploy lock and judges its tasks' start against the secret.
+        "stripe-webhook": doc(
+            _stmt("SecretWrite", secret_write, [secret]),
+            versions,
+            state,
+            ecs_read,
+            _stmt("EcsRestart", ["ecs:UpdateService"]),
+        ),
         # secrets import / set merge into the secret, or create it; diff reads each environment's (this one's here).
         "secrets import": doc(_stmt("SecretWrite", [*secret_write, "secretsmanager:CreateSecret"], [secret])),
         "secrets set": doc(_stmt("SecretWrite", [*secret_write, "secretsmanager:CreateSecret"], [secret])),

@@ -236,7 +236,8 @@ def test_dry_run_changes_nothing(sandbox, cli) -> None:
     r, doc = run_json(cli, "--dry-run", "--prune", "--rotate")
     assert r.code == 0, r.err
     assert doc["dry_run"] is True and doc["secret_stored"] is False
-    assert [a["action"] for a in doc["actions"]] == ["create", "store-secret", "delete", "delete"]
+    actions = ["create", "store-secret", "restart", "check", "delete-old", "delete"]
+    assert [a["action"] for a in doc["actions"]] == actions and doc["rotation"]["old_endpoint"] != dup
     assert not any(a["done"] for a in doc["actions"]) and doc["duplicates"][0]["id"] == dup
     assert {r["method"] for r in requests_since(sandbox, before)} == {"GET"}
     assert version_stages(sandbox) == stages and len(endpoints(sandbox)) == 2

@@ -143,11 +143,25 @@ def test_rotate_whose_old_endpoint_cannot_be_deleted_says_what_was_done(sandbox,
     sandbox.stripe.faults.add({"kind": "error", "operation": "DELETE /v1/webhook_endpoints/*", "count": 3})
     r = cli("stripe-webhook", "--rotate", "--output", "json")
     doc = json.loads(r.out)
-    assert r.code == 3 and "already done" in doc["error"]["message"] and "--prune" in doc["error"]["message"]
+    message = doc["error"]["message"]
+    assert r.code == 3 and "stopped at delete-old" in message
+    assert "done: create, store-secret, restart, check" in message and "--rotate` again to resume" in message
     new = [e for e in endpoints(sandbox) if e["id"] != sandbox.seeded.webhook_endpoint_id]
     assert len(endpoints(sandbox)) == 2 and read_secret(sandbox)["STRIPE_WEBHOOK_SECRET"] == new[0]["secret"]
-    pruned = cli("stripe-webhook", "--prune")  # the re-run the message asks for
-    assert pruned.code == 0 and [e["id"] for e in endpoints(sandbox)] == [new[0]["id"]]
+    plain = cli("stripe-webhook", "--prune")  # a plain run leaves an unfinished rotation's old endpoint alone
+    assert plain.code == 1 and "rotation is unfinished" in plain.out and len(endpoints(sandbox)) == 2
+    resumed = cli("stripe-webhook", "--rotate", "--output", "json")  # the re-run the message asks for
+    steps = {s["name"]: s["status"] for s in json.loads(resumed.out)["rotation"]["steps"]}
+    assert resumed.code == 0, resumed.err
+    assert steps == {
+        "create": "already",
+        "store-secret": "already",
+        "restart": "already",
+        "check": "done",
+        "delete-old": "done",
+    }
+    assert [e["id"] for e in endpoints(sandbox)] == [new[0]["id"]]
+    assert "rotation_replaces" not in endpoints(sandbox)[0]["metadata"]
 
 
 def test_unreachable_stripe_is_exit_3(sandbox, cli, monkeypatch) -> None:
