@@ -203,7 +203,7 @@ def stripe_webhook_(
     prune: bool = _option(SW, "prune", "--prune"),
     rotate: bool = _option(SW, "rotate", "--rotate"),
     check: bool = _option(SW, "check", "--check"),
-    timeout: float = _option(SW, "timeout", "--timeout", callback=_positive_seconds),
+    timeout: float = _option(SW, "timeout", "--timeout", callback=click.positive_seconds),
 ) -> int:
     """Ensure exactly one Stripe webhook endpoint at <base_url>/api/v1/billing/webhooks/stripe with the
     required events, and its signing secret stored in the environment's secret (STRIPE_WEBHOOK_SECRET)."""
