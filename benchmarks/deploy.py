@@ -109,7 +109,7 @@ def thirty_services() -> None:
         n = len(doc["task_definitions"])
         steps = {s["name"]: s["duration_ms"] for s in doc["steps"]}
         print(f"arbiter-ops deploy, {n} services: {seconds:.1f} s (register {steps['register'] / 1000:.1f} s: "
-              f"RegisterTaskDefinition paced to 20 at once, then 1 per second); {calls['total']} calls "
+              f"RegisterTaskDefinition paced within ECS's 20-then-1-per-second quota); {calls['total']} calls "
               f"({calls['total'] / n:.1f} per service), {calls['attempts']} attempts")
         per_op = ", ".join(f"{k} {v}" for k, v in calls["by_operation"].items())
         print(f"  by operation: {per_op}")

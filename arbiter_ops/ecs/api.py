@@ -23,9 +23,10 @@ POLL_ATTEMPTS = 3  # a DescribeServices still failing after botocore's retries i
 # RegisterTaskDefinition's throttling quota: a bucket of 20 that refills by 1 per second ("Request throttling for
 # the Amazon ECS API", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/request-throttling.html; the
 # figures users measured in aws-actions/amazon-ecs-deploy-task-definition #502). A deploy of many services keeps
-# within it rather than lean on retries.
-REGISTER_BURST = 20
-REGISTER_PER_SECOND = 1.0
+# within it rather than lean on retries, with a margin (18, then 0.9/s): its clock and AWS's do not start at the
+# same instant, and requests do not arrive as evenly as they leave. A refusal would still be retried by botocore.
+REGISTER_BURST = 18
+REGISTER_PER_SECOND = 0.9
 
 
 REGISTER_PACER = Pacer(REGISTER_BURST, REGISTER_PER_SECOND)
@@ -130,8 +131,8 @@ def register_unless_identical(
         return found, False
     REGISTER_PACER.take(
         lambda wait: ctx.output.info(
-            f"pacing RegisterTaskDefinition: ECS allows {REGISTER_BURST} at once, then about "
-            f"{REGISTER_PER_SECOND:g} per second (next in {wait:.1f} s)"
+            f"pacing RegisterTaskDefinition to ECS's quota (about 20 at once, then 1 per second): "
+            f"next in {wait:.1f} s"
         )
     )
     resp = call(ctx.client("ecs").register_task_definition, **strip_read_only(desired))
