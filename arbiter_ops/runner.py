@@ -10,6 +10,7 @@ exit code.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import threading
 import traceback
@@ -137,6 +138,10 @@ def run_app(app: Any, argv: list[str]) -> int:
     import typer
 
     from arbiter_ops import cli_help, completion
+
+    # pydantic (our config; typer's option coercion) would otherwise scan every installed distribution's entry
+    # points for plugins at its first model: ~10 ms of each run, for plugins this tool never uses.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     completion.register()
     command = cli_help.teach(typer.main.get_command(app))

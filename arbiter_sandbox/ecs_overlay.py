@@ -22,7 +22,8 @@ from dataclasses import asdict
 from typing import Any
 
 from arbiter_sandbox.ecs_checks import check_network, preflight, require_active_revision, validate_task_definition
-from arbiter_sandbox.ecs_deployments import DEFAULT_DEPLOYMENT_CONFIGURATION, ServiceState, merge_config
+from arbiter_sandbox.ecs_deployment import DEFAULT_DEPLOYMENT_CONFIGURATION, merge_config
+from arbiter_sandbox.ecs_deployments import ServiceState
 from arbiter_sandbox.ecs_quotas import QUOTAS, TokenBucket
 from arbiter_sandbox.ecs_scenarios import Fate, Scenarios, put_secret
 from arbiter_sandbox.ecs_tasks import (
