@@ -22,6 +22,7 @@ from arbiter_ops.checks.base import (
     warned,
 )
 from arbiter_ops.core.aws import arn_name, call, error_code
+from arbiter_ops.ecs.api import list_task_arns
 
 API_SERVICE = "backend"  # the ALB routes /api/* to it
 WEB_SERVICE = "frontend"  # ... and everything else to it
@@ -130,9 +131,7 @@ def beat_singleton(run: CheckRun) -> Outcome:
         return skipped("no singleton service in the config (such as [services.beat] with image_of)")
     problems, states = [], []
     for name, cfg in singles.items():
-        arns = call(
-            ctx.client("ecs").list_tasks, cluster=ctx.env.cluster, serviceName=cfg.ecs_service, desiredStatus="RUNNING"
-        ).get("taskArns", [])
+        arns = list_task_arns(ctx, service_name=cfg.ecs_service)
         if len(arns) > 1:
             n = len(arns)
             problems.append(f"{cfg.ecs_service} runs {n} tasks at once: every scheduled job runs {n} times")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call, error_code
+from arbiter_ops.core.aws import error_code
 from arbiter_ops.core.errors import ExternalError, Refused
 from arbiter_ops.core.polling import PollPolicy
 from arbiter_ops.db.preflight import Check
@@ -123,23 +123,11 @@ def last_migration(ctx: Context) -> dict[str, Any] | None:
     (it keeps stopped tasks for about an hour)."""
     from botocore.exceptions import ClientError
 
-    ecs = ctx.client("ecs")
-    cluster = ctx.env.cluster
-    arns: list[str] = []
-    token: str | None = None
+    from arbiter_ops.ecs.api import describe_tasks, list_task_arns
+
     try:
-        for _ in range(10):  # 1000 stopped migration tasks is far beyond what an hour holds
-            kwargs: dict[str, Any] = {"cluster": cluster, "startedBy": STARTED_BY, "desiredStatus": "STOPPED"}
-            if token:
-                kwargs["nextToken"] = token
-            resp = call(ecs.list_tasks, **kwargs)
-            arns += resp.get("taskArns", [])
-            token = resp.get("nextToken")
-            if not token:
-                break
-        tasks: list[dict[str, Any]] = []
-        for i in range(0, len(arns), 100):  # DescribeTasks takes at most 100
-            tasks += call(ecs.describe_tasks, cluster=cluster, tasks=arns[i : i + 100]).get("tasks", [])
+        arns = list_task_arns(ctx, started_by=STARTED_BY, desired_status="STOPPED")
+        tasks = describe_tasks(ctx, arns)
     except ClientError as exc:
         if error_code(exc) == "ClusterNotFoundException":
             return None

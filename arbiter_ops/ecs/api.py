@@ -137,3 +137,41 @@ def register_unless_identical(
     )
     resp = call(ctx.client("ecs").register_task_definition, **strip_read_only(desired))
     return str(resp["taskDefinition"]["taskDefinitionArn"]), True
+
+
+DESCRIBE_TASKS_MAX = 100  # DescribeTasks: "up to 100 tasks" per call
+LIST_TASKS_PAGES = 10  # pages of 100 task ARNs: far beyond what a service or an hour of one-off tasks holds
+
+
+def list_task_arns(
+    ctx: Context,
+    *,
+    service_name: str | None = None,
+    started_by: str | None = None,
+    desired_status: str = "RUNNING",
+    max_pages: int = LIST_TASKS_PAGES,
+) -> list[str]:
+    """ListTasks of the environment's cluster, page by page (``max_pages`` at most), newest first as ECS lists."""
+    kwargs: dict[str, Any] = {"cluster": ctx.env.cluster, "desiredStatus": desired_status}
+    if service_name:
+        kwargs["serviceName"] = service_name
+    if started_by:
+        kwargs["startedBy"] = started_by
+    arns: list[str] = []
+    for _ in range(max_pages):
+        resp = call(ctx.client("ecs").list_tasks, **kwargs)
+        arns += resp.get("taskArns", [])
+        token = resp.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    return arns
+
+
+def describe_tasks(ctx: Context, arns: list[str]) -> list[dict[str, Any]]:
+    """DescribeTasks in batches of 100; tasks ECS no longer knows are left out (its MISSING failures)."""
+    tasks: list[dict[str, Any]] = []
+    for i in range(0, len(arns), DESCRIBE_TASKS_MAX):
+        chunk = arns[i : i + DESCRIBE_TASKS_MAX]
+        tasks += call(ctx.client("ecs").describe_tasks, cluster=ctx.env.cluster, tasks=chunk).get("tasks", [])
+    return tasks

@@ -9,30 +9,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from arbiter_ops.core.aws import call
 from arbiter_ops.ecs.causes import StoppedTask
 
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
-DESCRIBE_TASKS_MAX = 100  # DescribeTasks: "up to 100 tasks"
-
-
 def deployment_failures(
     ctx: Context, ecs_service: str, deployment_id: str, container_name: str | None
 ) -> list[StoppedTask]:
     """The failed tasks of ``deployment_id``, oldest first (one ListTasks, one DescribeTasks)."""
-    ecs = ctx.client("ecs")
-    arns = call(
-        ecs.list_tasks,
-        cluster=ctx.env.cluster,
-        serviceName=ecs_service,
-        desiredStatus="STOPPED",
-        maxResults=DESCRIBE_TASKS_MAX,
-    ).get("taskArns", [])
-    if not arns:
-        return []
-    tasks = call(ecs.describe_tasks, cluster=ctx.env.cluster, tasks=arns[:DESCRIBE_TASKS_MAX]).get("tasks", [])
+    from arbiter_ops.ecs.api import describe_tasks, list_task_arns
+
+    arns = list_task_arns(ctx, service_name=ecs_service, desired_status="STOPPED", max_pages=1)
+    tasks = describe_tasks(ctx, arns)
     ours = [t for t in tasks if t.get("startedBy") == deployment_id]
     ours.sort(key=lambda t: str(t.get("stoppedAt") or t.get("createdAt") or ""))
     return [s for s in (StoppedTask.of(t, container_name) for t in ours) if s.is_failure]

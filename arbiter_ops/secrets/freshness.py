@@ -21,7 +21,6 @@ from arbiter_ops.secrets.value_from import ValueFromError, parse_value_from
 if TYPE_CHECKING:
     from arbiter_ops.core.context import Context
 
-DESCRIBE_TASKS_BATCH = 100  # DescribeTasks takes at most 100 tasks
 FIX = "arbiter-ops deploy --force-new-deployment"
 
 
@@ -60,22 +59,10 @@ def _clock(moment: datetime) -> str:
 
 def running_tasks(ctx: Context, ecs_service: str) -> list[dict[str, Any]]:
     """The service's RUNNING tasks as DescribeTasks describes them."""
-    ecs = ctx.client("ecs")
-    arns: list[str] = []
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"cluster": ctx.env.cluster, "serviceName": ecs_service, "desiredStatus": "RUNNING"}
-        if token:
-            kwargs["nextToken"] = token
-        resp = call(ecs.list_tasks, **kwargs)
-        arns += resp.get("taskArns", [])
-        token = resp.get("nextToken")
-        if not token:
-            break
-    tasks: list[dict[str, Any]] = []
-    for i in range(0, len(arns), DESCRIBE_TASKS_BATCH):
-        resp = call(ecs.describe_tasks, cluster=ctx.env.cluster, tasks=arns[i : i + DESCRIBE_TASKS_BATCH])
-        tasks += [t for t in resp.get("tasks", []) if t.get("lastStatus") == "RUNNING"]
+    from arbiter_ops.ecs.api import describe_tasks, list_task_arns
+
+    arns = list_task_arns(ctx, service_name=ecs_service)
+    tasks = [t for t in describe_tasks(ctx, arns) if t.get("lastStatus") == "RUNNING"]
     return tasks
 
 
