@@ -78,6 +78,27 @@ def run_subprocess(
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
+def extra_services_toml(count: int, cpu: int = 512, memory: int = 1024) -> str:
+    """``count`` more services (svc0, svc1, ...) of the backend's template, each with its own family, ECS service and
+    ECR repository: the embedded sandbox seeds what a config names."""
+    return "\n".join(
+        f"""[services.svc{i}]
+family = "arbiter-svc{i}"
+container = "backend"
+ecs_service = "svc{i}"
+ecr_repository = "arbiter-ai/svc{i}"
+template = "backend-task-definition.json.j2"
+cpu = {cpu}
+memory = {memory}
+port = 8000
+health_check_path = "/health"
+desired_count = 1
+context = "./svc{i}"
+"""
+        for i in range(count)
+    )
+
+
 def context(env: str = "local", output: Any = None) -> Any:
     """A Context as a command run builds it (built-in config, `--env local` finding the test's sandbox)."""
     from arbiter_ops.core.config import load_config

@@ -127,39 +127,33 @@ def _create_and_store(
     ctx: Context, client: Any, desired: Desired, rotation: Rotation, step: Step, applied: Applied
 ) -> None:
     """Create the new endpoint, record its secret's fingerprint, store the secret; any failure deletes it again."""
-    from arbiter_ops.secrets import store as secret_store
+    from arbiter_ops.billing.signing import store_or_undo
 
     obj = stripe_api.create_webhook_endpoint(client, rotation_params(desired, rotation))  # secret: redacted
     created = Endpoint.from_stripe(obj)
-    secret = obj.get("secret")
     store_step = rotation.step("store-secret")
-    try:
-        if not isinstance(secret, str) or not secret.startswith("whsec_"):
-            raise OpsError("Stripe returned no signing secret for the new endpoint", code="stripe-no-secret")
+    marked: dict[str, Any] = {}
+
+    def mark(secret: str) -> None:
         # The fingerprint first: it is how a re-run tells "stored" from "lost" (see rotation.py).
-        marked = stripe_api.update_webhook_endpoint(
-            client, created.id, {"metadata": {FINGERPRINT_KEY: fingerprint(secret)}}
-        )
+        metadata = {"metadata": {FINGERPRINT_KEY: fingerprint(secret)}}
+        marked.update(stripe_api.update_webhook_endpoint(client, created.id, metadata))
         step.status, step.detail = "done", f"created {created.id} (rotation {rotation.rotation_id})"
         store_step.status = "running"
-        applied.stored = secret_store.merge_keys(
-            ctx.client("secretsmanager"),
-            ctx.secret_id,
-            {SECRET_KEY: secret},
-            on_conflict=lambda n: ctx.output.info(f"secret {ctx.secret_id} changed meanwhile; merging again ({n})"),
+
+    try:
+        applied.stored = store_or_undo(
+            ctx,
+            client,
+            created.id,
+            obj.get("secret"),
+            if_not_deleted="the next --rotate deletes it",
+            also="the old endpoint is untouched",
+            first=mark,
         )
-    except OpsError as exc:
-        try:
-            stripe_api.delete_webhook_endpoint(client, created.id)
-            undo = f"the new endpoint {created.id} was deleted again"
-        except OpsError:
-            undo = f"the new endpoint {created.id} could not be deleted: the next --rotate deletes it"
+    except OpsError:
         step.status, store_step.status = "failed", "failed"
-        raise type(exc)(
-            f"{exc.message} ({SECRET_KEY} not stored; {undo}; the old endpoint is untouched)",
-            hint=exc.hint,
-            code=exc.code,
-        ) from None
+        raise
     rotation.new = Endpoint.from_stripe(marked)
     store_step.status = "done"
     store_step.detail = (

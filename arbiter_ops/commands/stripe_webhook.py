@@ -240,30 +240,14 @@ def _apply_actions(ctx: Context, client: Any, sm: Any, outcome: Outcome) -> None
 
 
 def _store_secret(ctx: Context, client: Any, sm: Any, outcome: Outcome, new_secret: str | None) -> None:
-    from arbiter_ops.billing import stripe_client as stripe_api
+    from arbiter_ops.billing.signing import store_or_undo
     from arbiter_ops.billing.webhook import SECRET_KEY
-    from arbiter_ops.secrets import store as secret_store
 
     created = outcome.endpoint
     assert created is not None
-    try:
-        if not isinstance(new_secret, str) or not new_secret.startswith("whsec_"):
-            raise OpsError("Stripe returned no signing secret for the new endpoint", code="stripe-no-secret")
-        result = secret_store.merge_keys(
-            sm,
-            ctx.secret_id,
-            {SECRET_KEY: new_secret},
-            on_conflict=lambda n: ctx.output.info(f"secret {ctx.secret_id} changed meanwhile; merging again ({n})"),
-        )
-    except OpsError as exc:
-        # The secret is lost with this process: take the endpoint away again rather than leave one whose
-        # events the app can never verify. A --rotate keeps its old endpoint (deleted only after this).
-        try:
-            stripe_api.delete_webhook_endpoint(client, created.id)
-            undo = f"the new endpoint {created.id} was deleted again"
-        except OpsError:
-            undo = f"the new endpoint {created.id} could not be deleted: run with --rotate to replace it"
-        raise type(exc)(f"{exc.message} ({SECRET_KEY} not stored; {undo})", hint=exc.hint, code=exc.code) from None
+    # The secret is lost with this process: take the endpoint away again rather than leave one whose events the
+    # app can never verify. A --rotate keeps its old endpoint (deleted only after this).
+    result = store_or_undo(ctx, client, created.id, new_secret, if_not_deleted="run with --rotate to replace it")
     outcome.secret_stored, outcome.stored = True, result
     ctx.output.info(
         f"stored {SECRET_KEY} in {ctx.secret_id} (version {result.version_id}; the previous one is kept as "

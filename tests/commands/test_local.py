@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import run_subprocess, sandbox_client
+from conftest import extra_services_toml, run_subprocess, sandbox_client
 
 
 def test_seed_matches_the_contract(sandbox) -> None:
@@ -132,22 +132,7 @@ def test_check_secrets_passes_on_the_fresh_sandbox(sandbox, cli) -> None:
     assert doc["env"] == "local"
 
 
-TWELVE_SERVICES = "\n".join(
-    f"""[services.svc{i}]
-family = "arbiter-svc{i}"
-container = "backend"
-ecs_service = "svc{i}"
-ecr_repository = "arbiter-ai/svc{i}"
-template = "backend-task-definition.json.j2"
-cpu = 512
-memory = 1024
-port = 8000
-health_check_path = "/health"
-desired_count = 1
-context = "./svc{i}"
-"""
-    for i in range(10)
-)
+TWELVE_SERVICES = extra_services_toml(10)  # plus the built-in backend and frontend
 
 
 def test_a_deploy_of_twelve_services_describes_at_most_ten_per_call(tmp_path: Path) -> None:

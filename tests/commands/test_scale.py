@@ -12,25 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_subprocess
+from conftest import extra_services_toml, run_subprocess
 
 N = 30
-EXTRA = "\n".join(
-    f"""[services.svc{i}]
-family = "arbiter-svc{i}"
-container = "backend"
-ecs_service = "svc{i}"
-ecr_repository = "arbiter-ai/svc{i}"
-template = "backend-task-definition.json.j2"
-cpu = 256
-memory = 512
-port = 8000
-health_check_path = "/health"
-desired_count = 1
-context = "./svc{i}"
-"""
-    for i in range(N - 2)  # plus the built-in backend and frontend
-)
+EXTRA = extra_services_toml(N - 2, cpu=256, memory=512)  # plus the built-in backend and frontend
 
 
 @pytest.fixture(scope="module")
