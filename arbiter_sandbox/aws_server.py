@@ -97,6 +97,16 @@ def describe_call(environ: dict[str, Any]) -> AwsCall:
     return AwsCall(f"{environ.get('REQUEST_METHOD', 'GET')} {path}", service, region, protocol, access_key, None)
 
 
+# Operations that only read, by name (query / JSON protocols); a REST request reads when it is a GET or a HEAD.
+_READS = ("Describe", "List", "Get", "Head", "Query", "Scan", "Search", "Lookup", "BatchGet", "Check", "Validate")
+
+
+def mutates(call: AwsCall) -> bool:
+    if call.protocol in ("rest-xml", "rest-json"):
+        return not call.operation.startswith(("GET ", "HEAD "))
+    return not call.operation.startswith(_READS)
+
+
 def read_body(environ: dict[str, Any]) -> bytes:
     """The request body, read once and put back so that moto can read it again."""
     if "sandbox.body" not in environ:
@@ -213,6 +223,9 @@ class AwsSandbox:
         self.faults = FaultPlan()
         self.ecs = EcsOverlay(progress, step_seconds)
         self._port = port
+        # The signing names (credential scope) of the services that received a writing request since
+        # `touched.clear()`: a reset may keep the state of services nobody wrote to (see LocalSandbox.reset).
+        self.touched: set[str] = set()
         self._moto: Callable[..., Iterable[bytes]] | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -257,14 +270,26 @@ class AwsSandbox:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def reset(self) -> float:
-        """Forget every AWS resource, overlay state, fault and moto state transition; returns seconds taken."""
+    def reset(self, keep: frozenset[str] = frozenset()) -> float:
+        """Forget every AWS resource (but those of the moto backends named in ``keep``), overlay state, fault and
+        moto state transition; returns seconds taken."""
+        from moto.core.base_backend import BackendDict, backend_lock
+        from moto.core.model_instances import reset_model_data
         from moto.moto_api import state_manager
         from moto.moto_api._internal.models import moto_api_backend
 
         started = time.perf_counter()
         with self.ecs.lock:  # no ECS request half-way through while its backends vanish
-            moto_api_backend.reset()
+            if not keep:
+                moto_api_backend.reset()
+            else:  # what moto's reset does, backend by backend, leaving out the kept ones
+                with backend_lock:
+                    for backend in [b for b in BackendDict._instances if b.service_name not in keep]:
+                        for account_backend in backend.values():
+                            account_backend.reset()
+                        backend.clear()
+                        BackendDict._instances.remove(backend)
+                reset_model_data()
             for model in state_manager.get_registered_models():  # they survive moto's own reset
                 state_manager.unset_transition(model)
             self.ecs.reset()
@@ -282,6 +307,8 @@ class AwsSandbox:
                 self.ecs.reset()  # else the overlay would keep describing services moto has forgotten
             return self._moto(environ, start_response)
         call = describe_call(environ)
+        if mutates(call):
+            self.touched.add(call.service or "?")
         fault = self.faults.decide(call.operation, call.service)
         apply_latency(fault)
         if fault is not None and fault.kind != "latency":

@@ -171,7 +171,7 @@ class LocalSandbox:
                 "embedding vector(1024))"
             )
 
-    def _seed(self) -> None:
+    def _seed(self, reuse_infra: bool = False) -> None:
         from arbiter_sandbox.seed import SeedInputs, seed
 
         assert self.endpoints is not None
@@ -186,8 +186,10 @@ class LocalSandbox:
             database_url=self.database_url,
             nextauth_secret=self.nextauth_secret,
         )
+        infra = self.seeded.infra if reuse_infra and self.seeded is not None else None
         with self.aws.ecs.quotas_paused():
-            self.seeded = seed(inputs, self.config, (endpoint_id, webhook_secret))
+            self.seeded = seed(inputs, self.config, (endpoint_id, webhook_secret), infra)
+        self.aws.touched.clear()  # what the seed wrote is the fresh state
 
     def _create_webhook(self) -> tuple[str, str]:
         """Register the app's webhook endpoint in the Stripe stand-in, over its HTTP API."""
@@ -215,13 +217,23 @@ class LocalSandbox:
         return body["id"], body["secret"]
 
     def reset(self) -> None:
-        """Back to the fresh seed: every emulator forgets its state, then the seed runs again."""
-        self.aws.reset()
+        """Back to the fresh seed: every emulator forgets its state, then the seed runs again. The infrastructure
+        part (network, databases, certificate, load balancer, CDN, DNS: seed.INFRA_BACKENDS) is kept, and not
+        created again, when no request wrote to it since the last seed: most tests only read it."""
+        from arbiter_sandbox.seed import INFRA_BACKENDS, INFRA_SCOPES, infra_alive
+
+        reuse = (
+            self.seeded is not None
+            and not (self.aws.touched & INFRA_SCOPES)
+            and "?" not in self.aws.touched
+            and infra_alive(self.seeded.infra, self.config, self.config.region)
+        )
+        self.aws.reset(keep=INFRA_BACKENDS if reuse else frozenset())
         self.stripe.reset()
         self.api.reset()
         self.nextauth_secret = _new_nextauth_secret()
         self.api.set_secret(self.nextauth_secret)
-        self._seed()
+        self._seed(reuse_infra=reuse)
 
     def stop(self) -> None:
         for part in (self.api, self.stripe, self.aws):

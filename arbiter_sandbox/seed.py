@@ -34,6 +34,22 @@ class SeedInputs:
     nextauth_secret: str
 
 
+@dataclass(frozen=True)
+class Infra:
+    """What the network, databases, certificate, load balancer, CDN and DNS of the seed left for the rest."""
+
+    subnets: list[str]
+    ecs_sg: str
+    alb_dns: str
+    target_groups: dict[str, str]
+
+
+# The moto backends (BackendDict.service_name) of the infrastructure part, and the signing names (credential scopes)
+# their requests carry. A reset keeps them while no request wrote to them since the seed (runtime.LocalSandbox).
+INFRA_BACKENDS = frozenset({"ec2", "rds", "elasticache", "acm", "elbv2", "cloudfront", "route53"})
+INFRA_SCOPES = frozenset({"ec2", "rds", "elasticache", "acm", "elasticloadbalancing", "cloudfront", "route53"})
+
+
 @dataclass
 class Seeded:
     secret_arn: str
@@ -42,6 +58,7 @@ class Seeded:
     task_definitions: dict[str, str]
     alb_dns: str
     target_groups: dict[str, str]
+    infra: Infra
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,22 +125,15 @@ def sandbox_secret_payload(inputs: SeedInputs, webhook_secret: str) -> dict[str,
     }
 
 
-def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) -> Seeded:
-    """Create the guide's infrastructure. ``stripe_webhook`` is (endpoint id, signing secret)."""
+def seed(
+    inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str], infra: Infra | None = None
+) -> Seeded:
+    """Create the guide's infrastructure (``infra``: reuse what an earlier seed left of it) and the application's
+    resources. ``stripe_webhook`` is (endpoint id, signing secret)."""
     c = lambda name: boto_client(name, inputs.endpoint_url, inputs.region)  # noqa: E731
-    ec2, ecs, ecr, elbv2 = c("ec2"), c("ecs"), c("ecr"), c("elbv2")
-
-    # Network (Step 3 / 4 prerequisites).
-    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
-    subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{inputs.region}{az}")["Subnet"][
-            "SubnetId"
-        ]
-        for i, az in ((1, "a"), (2, "b"))
-    ]
-    alb_sg = ec2.create_security_group(GroupName="arbiter-alb", Description="ALB", VpcId=vpc)["GroupId"]
-    ecs_sg = ec2.create_security_group(GroupName="arbiter-ecs", Description="ECS tasks", VpcId=vpc)["GroupId"]
+    ecs, ecr = c("ecs"), c("ecr")
+    infra = infra or seed_infra(inputs, config)
+    subnets, ecs_sg, target_groups = infra.subnets, infra.ecs_sg, infra.target_groups
 
     # Step 1a: ECR repositories holding v1 and v2 (one per repository: the worker and beat run the backend's).
     for repository in dict.fromkeys(s.ecr_repository for s in config.services.values()):
@@ -139,6 +149,77 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
                 imageManifestMediaType="application/vnd.docker.distribution.manifest.v2+json",
                 imageTag=tag,
             )
+
+    # Step 1d / Step 6: the secret, with the webhook's signing secret already stored.
+    endpoint_id, webhook_secret = stripe_webhook
+    secret_arn = c("secretsmanager").create_secret(
+        Name=config.secret_id("local"),
+        SecretString=json.dumps(sandbox_secret_payload(inputs, webhook_secret)),
+    )["ARN"]
+
+    # What `arbiter-ops bootstrap` creates: the lock / audit table.
+    c("dynamodb").create_table(**create_table_request(config.state_table))
+    c("dynamodb").update_time_to_live(**ttl_request(config.state_table))
+
+    # Log groups the task definitions write to.
+    logs = c("logs")
+    for service in config.services.values():
+        logs.create_log_group(logGroupName=service.log_group or f"/ecs/{service.family}")
+
+    # Step 3: cluster, task definitions (rendered by arbiter-ops with v1), services with the circuit breaker.
+    cluster = config.environment("local").cluster
+    ecs.create_cluster(clusterName=cluster, capacityProviders=["FARGATE"])
+    task_definitions = {}
+    for name, service in config.services.items():
+        td = _rendered_v1(config.model_dump_json(), name, inputs.region)
+        arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
+        task_definitions[name] = arn
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=service.ecs_service,
+            taskDefinition=arn,
+            desiredCount=service.desired_count,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [ecs_sg], "assignPublicIp": "DISABLED"}
+            },
+            loadBalancers=[{"targetGroupArn": tg, "containerName": service.container, "containerPort": service.port}]
+            if (tg := target_groups.get(name))
+            else [],
+            # A scheduler must never run twice: its old task stops before the new one starts (100 / 0).
+            deploymentConfiguration={
+                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
+                "maximumPercent": 100 if service.singleton else 200,
+                "minimumHealthyPercent": 0 if service.singleton else 100,
+            },
+        )
+    return Seeded(
+        secret_arn=secret_arn,
+        webhook_endpoint_id=endpoint_id,
+        webhook_secret=webhook_secret,
+        task_definitions=task_definitions,
+        alb_dns=infra.alb_dns,
+        target_groups=target_groups,
+        infra=infra,
+    )
+
+
+def seed_infra(inputs: SeedInputs, config: Config) -> Infra:
+    """The network, RDS, ElastiCache, certificate, ALB with its target groups and listeners, CloudFront, DNS."""
+    c = lambda name: boto_client(name, inputs.endpoint_url, inputs.region)  # noqa: E731
+    ec2, elbv2 = c("ec2"), c("elbv2")
+
+    # Network (Step 3 / 4 prerequisites).
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{inputs.region}{az}")["Subnet"][
+            "SubnetId"
+        ]
+        for i, az in ((1, "a"), (2, "b"))
+    ]
+    alb_sg = ec2.create_security_group(GroupName="arbiter-alb", Description="ALB", VpcId=vpc)["GroupId"]
+    ecs_sg = ec2.create_security_group(GroupName="arbiter-ecs", Description="ECS tasks", VpcId=vpc)["GroupId"]
 
     # Step 1b / 1c: RDS PostgreSQL 16 and ElastiCache Redis.
     c("rds").create_db_instance(
@@ -162,22 +243,6 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
         EngineVersion="7.0",
         NumCacheNodes=1,
     )
-
-    # Step 1d / Step 6: the secret, with the webhook's signing secret already stored.
-    endpoint_id, webhook_secret = stripe_webhook
-    secret_arn = c("secretsmanager").create_secret(
-        Name=config.secret_id("local"),
-        SecretString=json.dumps(sandbox_secret_payload(inputs, webhook_secret)),
-    )["ARN"]
-
-    # What `arbiter-ops bootstrap` creates: the lock / audit table.
-    c("dynamodb").create_table(**create_table_request(config.state_table))
-    c("dynamodb").update_time_to_live(**ttl_request(config.state_table))
-
-    # Log groups the task definitions write to.
-    logs = c("logs")
-    for service in config.services.values():
-        logs.create_log_group(logGroupName=service.log_group or f"/ecs/{service.family}")
 
     # Step 4: certificate, ALB, target groups, HTTPS listener with the /api/* rule, DNS.
     domain = config.domain_of("local")
@@ -244,41 +309,7 @@ def seed(inputs: SeedInputs, config: Config, stripe_webhook: tuple[str, str]) ->
         },
     )
 
-    # Step 3: cluster, task definitions (rendered by arbiter-ops with v1), services with the circuit breaker.
-    cluster = config.environment("local").cluster
-    ecs.create_cluster(clusterName=cluster, capacityProviders=["FARGATE"])
-    task_definitions = {}
-    for name, service in config.services.items():
-        td = _rendered_v1(config.model_dump_json(), name, inputs.region)
-        arn = ecs.register_task_definition(**td)["taskDefinition"]["taskDefinitionArn"]
-        task_definitions[name] = arn
-        ecs.create_service(
-            cluster=cluster,
-            serviceName=service.ecs_service,
-            taskDefinition=arn,
-            desiredCount=service.desired_count,
-            launchType="FARGATE",
-            networkConfiguration={
-                "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [ecs_sg], "assignPublicIp": "DISABLED"}
-            },
-            loadBalancers=[{"targetGroupArn": tg, "containerName": service.container, "containerPort": service.port}]
-            if (tg := target_groups.get(name))
-            else [],
-            # A scheduler must never run twice: its old task stops before the new one starts (100 / 0).
-            deploymentConfiguration={
-                "deploymentCircuitBreaker": {"enable": True, "rollback": True},
-                "maximumPercent": 100 if service.singleton else 200,
-                "minimumHealthyPercent": 0 if service.singleton else 100,
-            },
-        )
-    return Seeded(
-        secret_arn=secret_arn,
-        webhook_endpoint_id=endpoint_id,
-        webhook_secret=webhook_secret,
-        task_definitions=task_definitions,
-        alb_dns=alb["DNSName"],
-        target_groups=target_groups,
-    )
+    return Infra(subnets, ecs_sg, alb["DNSName"], target_groups)
 
 
 @functools.lru_cache(maxsize=16)
@@ -322,4 +353,20 @@ def _cloudfront(cloudfront: Any, alb_dns: str, domain: str) -> None:
             "Comment": "Arbiter AI",
             "Enabled": True,
         }
+    )
+
+
+def infra_alive(infra: Infra, config: Config, region: str) -> bool:
+    """Whether the infrastructure of an earlier seed is still in moto's backends: they are process-wide, and another
+    server of the same process (a test's plain moto, an AWS sandbox of its own) may have reset them meanwhile."""
+    from moto.ec2.models import ec2_backends
+    from moto.elbv2.models import elbv2_backends
+    from moto.rds.models import rds_backends
+
+    ec2 = ec2_backends[ACCOUNT_ID][region]
+    subnets = {sid for per_zone in ec2.subnets.values() for sid in per_zone}
+    return (
+        set(infra.subnets) <= subnets
+        and set(infra.target_groups.values()) <= set(elbv2_backends[ACCOUNT_ID][region].target_groups)
+        and config.rds_instance in rds_backends[ACCOUNT_ID][region].databases
     )

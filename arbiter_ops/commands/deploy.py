@@ -260,7 +260,13 @@ def _after_failed_wait(
 
 
 def _rollback(
-    ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str, leave: set[str] = frozenset()
+    ctx: Context,
+    plan: Plan,
+    pipe: Pipeline,
+    outcome: Outcome,
+    timeout: float,
+    why: str,
+    leave: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     from arbiter_ops.ecs.services import roll_back
 
