@@ -66,7 +66,8 @@ class RolloutDisplay:
             if self._last.get(p.name) == key:
                 continue
             self._last[p.name] = key
-            event = (f"{p.verdict}: {p.reason}" if p.verdict else "") or (p.events[0] if p.events else "")
+            said = f"{p.verdict}: {p.reason}" if p.verdict and p.reason else p.verdict
+            event = said or (p.events[0] if p.events else "")
             self.output.info(
                 f"[{elapsed:4.0f}s] {p.name}: revision {p.revision} {p.rollout}, {p.running}/{p.desired} running, "
                 f"{p.pending} pending, {p.failed_tasks} failed{' - ' + event if event else ''}"
