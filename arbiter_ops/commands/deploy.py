@@ -159,8 +159,6 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
                 step.status = "failed"
                 why = "; ".join(p.line() for p in failed)
                 step.detail = f"{why} ({polls} poll{'s' if polls != 1 else ''})"
-                for p in failed:
-                    ctx.output.warn(p.line())
                 return _after_failed_wait(ctx, plan, pipe, outcome, timeout, why)
             step.detail = "; ".join(f"{p.name} revision {p.revision} {p.rollout}" for p in progress)
             step.detail += f" ({polls} poll{'s' if polls != 1 else ''})"
