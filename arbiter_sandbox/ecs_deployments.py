@@ -281,9 +281,12 @@ class ServiceState:
         reason = preflight(self.where, task_def) if check else None
         started = []
         for _ in range(count):
-            plan = deployment.fate.plan() if deployment.fate else Fate("none").plan()
             if reason:  # what would really stop it (image, logs, secrets) wins over a scenario
                 plan = TaskPlan(log_lines=list(SERVICE_LOG_LINES), fail_reason=reason, never_stops=True)
+            elif deployment.fate is not None:
+                plan = deployment.fate.plan()
+            else:
+                plan = TaskPlan(log_lines=list(SERVICE_LOG_LINES), never_stops=True)
             task = new_task(
                 self.where,
                 self.cluster_name,

@@ -173,11 +173,11 @@ def _replaced(
 ) -> Progress:
     """Another deployment is PRIMARY: ECS's breaker went back to the last COMPLETED one, or someone deployed."""
     now_on = family_revision(str(primary.get("taskDefinition", "")))
-    breaker = (ours or {}).get("rolloutState") == "FAILED" or (
-        target.previous_deployment_id is not None and primary.get("id") == target.previous_deployment_id
+    breaker = (
+        not target.deployment_id  # judged by revision only: the service was switched back
+        or (ours or {}).get("rolloutState") == "FAILED"
+        or (target.previous_deployment_id is not None and primary.get("id") == target.previous_deployment_id)
     )
-    if not target.deployment_id and not breaker:
-        breaker = True  # judged by revision only: the service was switched back (the older behaviour)
     if breaker:
         why = f": {cause}" if cause else ""
         return p.decide(ROLLED_BACK_BY_ECS, f"ECS's circuit breaker put the service back on {now_on}{why}")
