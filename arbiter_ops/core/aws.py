@@ -1,6 +1,8 @@
-"""AWS access in one place: lazily built boto3 clients, one retry policy, and an API-call counter.
+"""AWS access in one place: lazily built botocore clients, one retry policy, and an API-call counter.
 
-boto3 is imported here only, and only when a client is first needed (`arbiter-ops --help` stays fast).
+botocore is imported here only, and only when a client is first needed (`arbiter-ops --help` stays fast). The
+clients are botocore's own, created from a botocore session: boto3's layer on top adds resources and S3 transfers,
+which no command uses, and its import (s3transfer, multiprocessing) cost a third of every AWS command's SDK start.
 The counter hooks botocore's events: ``before-call`` fires once per logical API call, ``before-send``
 once per HTTP attempt, so retries are visible without inflating the logical count.
 """
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from arbiter_ops.core.errors import CredentialsError, ExternalError, UsageError
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
 
 # Generous and bounded: standard mode retries throttling and 5xx with jittered backoff. AWS_MAX_ATTEMPTS and
 # AWS_RETRY_MODE, the SDKs' own variables, are honoured (botocore would otherwise let this file's values win over
@@ -97,13 +99,12 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self.credentials = credentials
         self.counter = ApiCallCounter()
-        self._session: boto3.Session | None = None
+        self._session: botocore.session.Session | None = None
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def session(self) -> boto3.Session:
+    def session(self) -> botocore.session.Session:
         if self._session is None:
-            import boto3
             import botocore.session
             from botocore.exceptions import ProfileNotFound
 
@@ -111,26 +112,20 @@ class AwsClients:
             try:
                 core.register_component("data_loader", shared_loader(core.get_config_variable("data_path")))
                 if self.credentials:
-                    key, secret = self.credentials
-                    self._session = boto3.Session(
-                        aws_access_key_id=key,
-                        aws_secret_access_key=secret,
-                        region_name=self.region,
-                        botocore_session=core,
-                    )
-                else:
-                    self._session = boto3.Session(
-                        profile_name=self.profile, region_name=self.region, botocore_session=core
-                    )
+                    core.set_credentials(*self.credentials)
+                if self.region:
+                    core.set_config_variable("region", self.region)
+                # A profile named but absent: botocore says so when the profile's settings are first read.
+                core.get_scoped_config()
             except ProfileNotFound:
                 raise ExternalError(
                     f"AWS profile {self.profile!r} not found",
                     hint="check --profile / AWS_PROFILE against ~/.aws/config",
                     code="unknown-profile",
                 ) from None
-            events = self._session.events
-            events.register("before-call.*.*", self.counter.on_call)
-            events.register("before-send.*.*", self.counter.on_send)
+            core.register("before-call.*.*", self.counter.on_call)
+            core.register("before-send.*.*", self.counter.on_send)
+            self._session = core
         return self._session
 
     def client(self, service: str) -> Any:
@@ -148,7 +143,7 @@ class AwsClients:
                 if self.endpoint_url:
                     kwargs["endpoint_url"] = self.endpoint_url
                 try:
-                    self._clients[service] = self.session().client(service, **kwargs)
+                    self._clients[service] = self.session().create_client(service, **kwargs)
                 except ValueError as exc:  # botocore: "Invalid endpoint: ..." (AWS_ENDPOINT_URL, endpoint_url)
                     if "endpoint" not in str(exc).lower():
                         raise
