@@ -38,8 +38,26 @@ def markdown_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[A
 LOG_WIDTH = 200
 
 
+# What rich strips from printed text (rich.control.strip_control_codes: BEL, BS, VT, FF, CR), stripped alike on the
+# plain path: a container's log line cannot rewrite the line before it in a CI log either.
+_STRIP_CONTROL = {7: None, 8: None, 11: None, 12: None, 13: None}
+
+
+def is_terminal(file: TextIO) -> bool:
+    """Whether rich would style ``file``: a terminal, or colour forced as rich's Console reads the environment
+    (FORCE_COLOR non-empty, TTY_COMPATIBLE=1). Elsewhere (a CI log, a pipe, --output json's stderr) lines are
+    written as they are, without importing rich at all."""
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE") == "1":
+        return True
+    isatty = getattr(file, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed file
+        return False
+
+
 def _console(file: TextIO) -> Any:
-    from rich.console import Console  # here, not at import: `--help` never pays for rich
+    from rich.console import Console  # here, not at import: `--help` and runs without a terminal never pay for rich
 
     console = Console(file=file, no_color=bool(os.environ.get("NO_COLOR")), highlight=False, soft_wrap=True)
     if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
@@ -61,8 +79,8 @@ class Output:
         self.quiet = quiet
         self._stdout = stdout or sys.stdout
         self._stderr = stderr or sys.stderr
-        self.err = _console(self._stderr)
-        self.out = _console(self._stdout)
+        self._consoles: dict[str, Any] = {}
+        self.stderr_is_terminal = is_terminal(self._stderr)
         self.github = os.environ.get("GITHUB_ACTIONS") == "true"
         self.ci = self.github or os.environ.get("CI", "").lower() in ("1", "true", "yes")
         self.redact = REDACTOR
@@ -71,20 +89,42 @@ class Output:
 
     # -- human channels --------------------------------------------------------------------
     @property
+    def err(self) -> Any:
+        """rich's console on stderr, made when first used."""
+        if "err" not in self._consoles:
+            self._consoles["err"] = _console(self._stderr)
+        return self._consoles["err"]
+
+    @property
+    def out(self) -> Any:
+        """rich's console on stdout, made when first used."""
+        if "out" not in self._consoles:
+            self._consoles["out"] = _console(self._stdout)
+        return self._consoles["out"]
+
+    def _line(self, text: str, style: str | None = None) -> None:
+        """One line on stderr: through rich on a terminal (styled), written as it is elsewhere."""
+        if self.stderr_is_terminal:
+            self.err.print(text, markup=False, style=style)
+            return
+        self._stderr.write(text.translate(_STRIP_CONTROL) + "\n")
+        self._stderr.flush()
+
+    @property
     def human(self) -> Any:
         """Where human results go: stdout in text mode, stderr in JSON mode."""
         return self.err if self.mode == "json" else self.out
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            self.err.print(self.redact(message), markup=False)
+            self._line(self.redact(message))
 
     def detail(self, message: str, level: int = 1) -> None:
         if self.verbose >= level:
-            self.err.print(self.redact(message), markup=False, style="dim")
+            self._line(self.redact(message), style="dim")
 
     def warn(self, message: str) -> None:
-        self.err.print(f"warning: {self.redact(message)}", markup=False, style="yellow")
+        self._line(f"warning: {self.redact(message)}", style="yellow")
 
     def failure_line(self, message: str) -> None:
         """The one line a failed run ends with (plain ``error:`` where colour is off or stderr is no terminal)."""
@@ -94,7 +134,7 @@ class Output:
         self._stderr.flush()
 
     def error_line(self, message: str) -> None:
-        self.err.print(f"error: {self.redact(message)}", markup=False, style="bold red")
+        self._line(f"error: {self.redact(message)}", style="bold red")
 
     def print_rich(self, renderable: Any) -> None:
         """A rich table or text for the human; redacted through a capture."""

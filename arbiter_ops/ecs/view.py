@@ -39,7 +39,7 @@ class RolloutDisplay:
     def __init__(self, output: Output, title: str = "waiting for ECS") -> None:
         self.output = output
         self.title = title
-        self.live_mode = output.err.is_terminal and not output.ci and not output.quiet
+        self.live_mode = output.stderr_is_terminal and not output.ci and not output.quiet
         self._live: Any = None
         self._last: dict[str, tuple[Any, ...]] = {}
 

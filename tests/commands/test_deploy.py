@@ -224,3 +224,28 @@ def test_no_secret_value_appears_in_a_deploy_run(sandbox, cli, monkeypatch, tmp_
     for value in secrets:
         for where in (text.out, text.err, as_json.out, as_json.err, written):
             assert value not in where
+
+
+def test_a_json_deploy_without_a_terminal_loads_neither_rich_nor_boto3(sandbox, tmp_path) -> None:
+    """What a CI step pays for: a deploy whose stderr is a pipe writes its lines itself (no rich) and makes its
+    clients from botocore (no boto3, s3transfer or multiprocessing)."""
+    import json
+    import subprocess
+    import sys
+
+    listing = tmp_path / "modules.txt"
+    code = (
+        "import sys, atexit\n"
+        f"atexit.register(lambda: open({str(listing)!r}, 'w').write(','.join(sorted(m.split('.')[0] "
+        "for m in sys.modules))))\n"
+        "from arbiter_ops.cli import main\n"
+        "sys.argv = ['arbiter-ops', '--output', 'json', 'deploy', '--image-tag', 'v2', '--no-migrate', '--no-smoke']\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ok"] is True
+    assert "rolled out" in proc.stderr or "running" in proc.stderr  # its progress lines were written
+    loaded = set(listing.read_text().split(","))
+    assert {"botocore", "jinja2", "typer"} <= loaded  # the probe sees what was imported
+    assert not loaded & {"rich", "boto3", "s3transfer", "multiprocessing"}, loaded & {"rich", "boto3", "s3transfer"}
