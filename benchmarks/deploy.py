@@ -3,8 +3,12 @@
     python benchmarks/deploy.py [--runs 7] [--ecs PATH]
 
 1. our deploy of both services (lock, render, check-secrets, images, register, update, wait until stable, unlock,
-   audit) against ecs-deploy's `ecs deploy arbiter-ai backend --tag T --timeout -1` (ONE service, no wait):
-   medians and their ratio, runs interleaved so that a noisy machine hurts both alike;
+   audit) against ecs-deploy, runs interleaved so that a noisy machine hurts all alike, medians and ratios:
+   a. as issue 18 asks: `ecs deploy arbiter-ai backend --tag T --timeout -1` (ONE service, no wait);
+   b. like for like: what a user of ecs-deploy runs to deploy both services and know they rolled out, i.e.
+      `ecs deploy arbiter-ai backend --tag T --sleep-time 0` then the same for the frontend (each waits until its
+      deployment is done, polling back to back: ours polls every 0.05 s here);
+   and the median CPU time (user + system) of each, which a noisy machine disturbs less than wall time;
 2. our deploy of 30 services (a sandbox seeded with them): wall time, calls by operation, calls per service;
 3. `arbiter-ops --help` against `python -c "import typer"` and `ecs --help`.
 
@@ -19,12 +23,14 @@ import argparse
 import json
 import math
 import os
+import resource
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +46,14 @@ THIRTY = "\n".join(
 )
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, subprocess.CompletedProcess[str]]:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, subprocess.CompletedProcess[str]]:
+    """Wall seconds, CPU seconds (user + system of the child) and the finished process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
-    return time.perf_counter() - began, proc
+    seconds = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc
 
 
 def find_ecs(given: str | None) -> str | None:
@@ -61,40 +71,47 @@ def with_bytecode(env: dict[str, str]) -> dict[str, str]:
 def two_services(runs: int, ecs: str | None) -> None:
     with running_sandbox("instant") as (sandbox, env):
         env = with_bytecode(env)
-        ours: list[float] = []
-        theirs: list[float] = []
+        ecs_deploy = [ecs or "ecs", "deploy", "arbiter-ai"]
+        cases: dict[str, Callable[[str], list[list[str]]]] = {"ours": lambda tag: [[sys.executable, *DEPLOY, tag]]}
+        if ecs:
+            cases["ecs-deploy, backend, no wait"] = lambda tag: [
+                [*ecs_deploy, "backend", "--tag", tag, "--timeout", "-1"]
+            ]
+            cases["ecs-deploy, both, waiting"] = lambda tag: [
+                [*ecs_deploy, service, "--tag", tag, "--sleep-time", "0"] for service in ("backend", "frontend")
+            ]
+        wall: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         calls: dict[str, int] = {}
         for i in range(runs + 1):  # run 0 warms up (byte-code, page cache) and is not counted
             tag = ("v2", "v1")[i % 2]  # every run registers and rolls out new revisions
-            # Runs back to back register faster than ECS's RegisterTaskDefinition quota refills (the sandbox
-            # refuses past it, as AWS does; ecs-deploy does not pace): each run starts with a full bucket.
-            sandbox.aws.ecs.buckets.clear()
-            seconds, proc = timed([sys.executable, *DEPLOY, tag], env)
-            if proc.returncode != 0:
-                sys.exit(f"our deploy failed: {proc.stderr[-2000:]}")
-            if i:
-                ours.append(seconds)
-                calls["ours"] = json.loads(proc.stdout)["api_calls"]["total"]
-            if ecs:
+            for name, argvs_of in cases.items():
+                # Runs back to back register faster than ECS's RegisterTaskDefinition quota refills (the sandbox
+                # refuses past it, as AWS does; ecs-deploy does not pace): each run starts with a full bucket.
                 sandbox.aws.ecs.buckets.clear()
                 counter = count_calls(sandbox)
-                seconds, proc = timed([ecs, "deploy", "arbiter-ai", "backend", "--tag", tag, "--timeout", "-1"], env)
-                if proc.returncode != 0:
-                    sys.exit(f"ecs deploy failed: {proc.stdout[-1000:]} {proc.stderr[-1000:]}")
+                seconds = cpu_seconds = 0.0
+                for argv in argvs_of(tag):
+                    s, c, proc = timed(argv, env)
+                    if proc.returncode != 0:
+                        sys.exit(f"{name} failed: {proc.stdout[-1000:]} {proc.stderr[-2000:]}")
+                    seconds, cpu_seconds = seconds + s, cpu_seconds + c
+                fired = _fired(sandbox, counter.id)
                 if i:
-                    theirs.append(seconds)
-                    calls["theirs"] = _fired(sandbox, counter.id)
-                else:
-                    sandbox.aws.faults.clear()
-        print(f"arbiter-ops deploy, 2 services, waits until stable: median {statistics.median(ours) * 1000:.0f} ms, "
-              f"{calls['ours']} API calls")
+                    wall[name].append(seconds)
+                    cpu[name].append(cpu_seconds)
+                    calls[name] = fired
+        median = {name: statistics.median(w) * 1000 for name, w in wall.items()}
+        median_cpu = {name: statistics.median(c) * 1000 for name, c in cpu.items()}
+        for name in cases:
+            print(f"{name:30s} median {median[name]:5.0f} ms wall, {median_cpu[name]:5.0f} ms CPU, "
+                  f"{calls[name]:2d} AWS requests")
         if not ecs:
             print("ecs-deploy not found (--ecs PATH, $ECS_DEPLOY or `pip install ecs-deploy`): no ratio")
             return
-        print(f"ecs deploy arbiter-ai backend --timeout -1, 1 service, no wait: median "
-              f"{statistics.median(theirs) * 1000:.0f} ms, {calls['theirs']} API calls")
-        print(f"ratio ours / ecs-deploy (median wall time, {runs} interleaved runs): "
-              f"{statistics.median(ours) / statistics.median(theirs):.2f}")
+        for name in list(cases)[1:]:
+            print(f"ratio ours / {name} ({runs} interleaved runs): {median['ours'] / median[name]:.2f} wall, "
+                  f"{median_cpu['ours'] / median_cpu[name]:.2f} CPU")
 
 
 def thirty_services() -> None:
@@ -104,7 +121,7 @@ def thirty_services() -> None:
     config = root / "arbiter-ops.toml"
     config.write_text(THIRTY)
     with running_sandbox("instant", load_config(str(config))) as (_sandbox, env):
-        seconds, proc = timed([sys.executable, "-m", "arbiter_ops", "--config", str(config), *DEPLOY[2:], "v2"],
+        seconds, _cpu, proc = timed([sys.executable, "-m", "arbiter_ops", "--config", str(config), *DEPLOY[2:], "v2"],
                               with_bytecode(env))
         if proc.returncode != 0:
             sys.exit(f"the 30-service deploy failed: {proc.stderr[-2000:]}")
@@ -132,7 +149,7 @@ def cold_start(ecs: str | None, runs: int) -> None:
     samples: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(runs + 1):
         for name, argv in cases.items():
-            seconds, _ = timed(argv, env)
+            seconds, _cpu, _ = timed(argv, env)
             if i:
                 samples[name].append(seconds)
     medians = {name: statistics.median(s) * 1000 for name, s in samples.items()}
