@@ -12,13 +12,37 @@ if TYPE_CHECKING:
 MARK = {"done": "✓", "failed": "✗", "waiting": "…"}
 
 
-def _table(progress: list[Progress], elapsed: float, title: str) -> Any:
+# The lines a live table takes besides its rows: the title, three rules (top, under the header, bottom), the header,
+# and the line the cursor rests on.
+TABLE_FRAME_LINES = 6
+_RANK = {"failed": 0, "waiting": 1, "done": 2}
+
+
+def fit(progress: list[Progress], rows: int) -> tuple[list[Progress], str]:
+    """The services a table of ``rows`` rows shows, and what it says of the others.
+
+    Every service when they fit. Otherwise the failed ones first, then those still rolling, then the done ones (in
+    the config's order on screen), and the last row counts the rest: a 30-service rollout on a 24-line terminal
+    stays one readable table instead of one cropped at the bottom edge.
+    """
+    if len(progress) <= rows:
+        return progress, ""
+    chosen = set(sorted(range(len(progress)), key=lambda i: (_RANK.get(progress[i].state, 1), i))[: max(rows - 1, 0)])
+    hidden = [p for i, p in enumerate(progress) if i not in chosen]
+    counts = {state: sum(p.state == state for p in hidden) for state in ("failed", "waiting", "done")}
+    said = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    return [p for i, p in enumerate(progress) if i in chosen], f"{len(hidden)} more: {said}"
+
+
+def _table(progress: list[Progress], elapsed: float, title: str, rows: int | None = None) -> Any:
     from rich.table import Table
 
+    shown, rest = fit(progress, rows if rows is not None else len(progress))
     table = Table(title=f"{title} ({elapsed:.0f} s)", title_justify="left", expand=False)
     for col in ("service", "revision", "rollout", "desired", "running", "pending", "failed", "latest event", "verdict"):
-        table.add_column(col, overflow="fold", max_width=60 if col in ("latest event", "verdict") else None)
-    for p in progress:
+        long = col in ("latest event", "verdict")  # one line per row (the fit counts rows as lines), cut with …
+        table.add_column(col, overflow="ellipsis" if long else "fold", no_wrap=long, max_width=60 if long else None)
+    for p in shown:
         table.add_row(
             f"{MARK.get(p.state, '')} {p.name}",
             p.revision,
@@ -30,6 +54,8 @@ def _table(progress: list[Progress], elapsed: float, title: str) -> Any:
             p.events[0] if p.events else "",
             f"{p.verdict}: {p.reason}" if p.verdict and p.reason else p.verdict or "…",
         )
+    if rest:
+        table.add_row(f"  {rest}", *[""] * 8)
     return table
 
 
@@ -58,7 +84,9 @@ class RolloutDisplay:
 
     def update(self, progress: list[Progress], elapsed: float) -> None:
         if self._live is not None:
-            self._live.update(_table(progress, elapsed, self.title))
+            # Fitted to the terminal's height: a table taller than it would be cropped (rich's Live) mid-row.
+            height = self.output.err.height
+            self._live.update(_table(progress, elapsed, self.title, max(height - TABLE_FRAME_LINES, 2)))
             return
         # Plain lines, only when something changed: readable CI logs, no spinner noise.
         for p in progress:
