@@ -165,6 +165,7 @@ def run_app(app: Any, argv: list[str]) -> int:
 
 def report_failure(options: Options, command: str, exc: BaseException, ctx: Context | None = None) -> int:
     """The one error boundary: print one clear line (and the JSON error document) and return the exit code."""
+    from arbiter_ops.core.aws import aws_refused, is_client_error
     from arbiter_ops.core.output import Output
     from arbiter_ops.core.redact import REDACTOR
 
@@ -179,6 +180,9 @@ def report_failure(options: Options, command: str, exc: BaseException, ctx: Cont
         code, message, status = "usage", exc.format_message(), 2
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             message += f" (see `{exc.ctx.command_path} --help`)"
+    elif is_client_error(exc):  # AWS said no, and no step had a better word for it: an external failure (exit 3)
+        refused = aws_refused(exc)
+        code, message, status = refused.code, refused.line(), refused.exit_code
     else:
         code, status = "internal", 3
         message = f"internal error: {type(exc).__name__}: {exc} (a bug in arbiter-ops; -v shows the traceback)"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from arbiter_ops.commands import option
-from arbiter_ops.core.errors import OpsError, Refused, RollbackFailed, interruption
+from arbiter_ops.core.errors import OpsError, Refused, interruption
 from arbiter_ops.core.polling import WAIT_TIMEOUT
 from arbiter_ops.runner import finish
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from arbiter_ops.core.steps import Pipeline
     from arbiter_ops.ecs.plan import Outcome, Plan
 
-ROLLBACK_MIN_TIMEOUT = 300.0
 MIGRATION_COMMAND = ["alembic", "upgrade", "head"]
 
 
@@ -74,6 +73,12 @@ def run(ctx: Context, opts: DeployOptions) -> int:
         _run_pipeline(ctx, plan, pipe, outcome, opts)
     except OpsError as exc:
         outcome.error = exc
+    except Exception as exc:  # AWS refused a request no step had a word for: the summary still says each step's
+        from arbiter_ops.core.aws import aws_refused, is_client_error
+
+        if not is_client_error(exc):
+            raise
+        outcome.error = aws_refused(exc)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP from CI: record, unlock, say where things stand
         outcome.error = OpsError(interruption(exc)[0], code="interrupted")
         raise
@@ -102,6 +107,7 @@ def _where_things_stand(ctx: Context, plan: Plan, what: str) -> None:
 def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, opts: DeployOptions) -> None:
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.ecs.plan import register
+    from arbiter_ops.ecs.recovery import after_failed_wait, rollback, said
     from arbiter_ops.ecs.rollout import Limits, RolloutTimeout
     from arbiter_ops.ecs.services import Change, update_services, wait_stable
     from arbiter_ops.secrets.value_from import secret_of_key
@@ -134,7 +140,20 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
         pipe.skip("wait", "nothing to wait for")
     else:
         with pipe.step("update") as step:
-            since = update_services(ctx, plan.changes, force_new_deployment=opts.force_new_deployment)
+            try:
+                since = update_services(ctx, plan.changes, force_new_deployment=opts.force_new_deployment)
+            except Exception as exc:  # AWS refused or kept failing (an OpsError, or its ClientError as it is)
+                sent = [c for c in plan.changes if c.sent]
+                if not sent:
+                    raise  # nothing changed: the error says what AWS said (exit 3)
+                # Some services already roll to the new revision and the rest never will: mixed versions, which
+                # the deploy must not leave behind. Those go back, as after a failed rollout.
+                refused = next(c for c in plan.changes if not c.sent)
+                why = f"UpdateService of {refused.name} failed ({said(exc)})"
+                step.status = "failed"
+                step.detail = f"{why}; {', '.join(c.name for c in sent)} had been updated"
+                plan.changes = sent
+                return rollback(ctx, plan, pipe, outcome, timeout, why)
             step.detail = ", ".join(f"{c.name} -> {arn_name(c.target)}" for c in plan.changes)
         with pipe.step("wait") as step:
             limits = Limits(opts.max_failed_tasks, opts.stall_timeout)
@@ -143,7 +162,7 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
             except RolloutTimeout as exc:
                 outcome.verdicts.update({p.name: p for p in exc.progress})
                 step.status, step.detail = "failed", exc.message
-                return _rollback(ctx, plan, pipe, outcome, timeout, exc.message)
+                return rollback(ctx, plan, pipe, outcome, timeout, exc.message)
             except OpsError as exc:
                 # AWS unreachable even after retries: a rollback would fail the same way. Say where things
                 # stand and what to do.
@@ -159,7 +178,7 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
                 step.status = "failed"
                 why = "; ".join(p.line() for p in failed)
                 step.detail = f"{why} ({polls} poll{'s' if polls != 1 else ''})"
-                return _after_failed_wait(ctx, plan, pipe, outcome, timeout, why)
+                return after_failed_wait(ctx, plan, pipe, outcome, timeout, why)
             step.detail = "; ".join(f"{p.name} revision {p.revision} {p.rollout}" for p in progress)
             step.detail += f" ({polls} poll{'s' if polls != 1 else ''})"
     if opts.no_smoke:
@@ -167,7 +186,7 @@ def _run_pipeline(ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, op
     else:
         smoke_ok, detail = _smoke(ctx, pipe, plan, opts)
         if not smoke_ok and plan.changes:
-            return _rollback(ctx, plan, pipe, outcome, timeout, f"smoke test failed: {detail}")
+            return rollback(ctx, plan, pipe, outcome, timeout, f"smoke test failed: {detail}")
         if not smoke_ok:
             outcome.error = Refused(f"smoke test failed: {detail}", code="smoke-test-failed")
             return None
@@ -238,55 +257,6 @@ def _smoke(ctx: Context, pipe: Pipeline, plan: Plan, opts: DeployOptions) -> tup
         if not ok:
             step.status = "failed"
         return ok, step.detail
-
-
-def _after_failed_wait(
-    ctx: Context, plan: Plan, pipe: Pipeline, outcome: Outcome, timeout: float, why: str
-) -> None:
-    """A service someone else deployed over ours is left alone (their deployment owns it now); the rest go back."""
-    from arbiter_ops.ecs.verdict import SUPERSEDED
-
-    theirs = {name for name, p in outcome.verdicts.items() if p.verdict == SUPERSEDED}
-    if theirs and all(c.name in theirs for c in plan.changes):
-        outcome.error = Refused(
-            f"deploy superseded: {why}",
-            hint="find out who deployed (`arbiter-ops status`, CloudTrail UpdateService) before deploying again",
-            code="superseded",
-        )
-        return None
-    return _rollback(ctx, plan, pipe, outcome, timeout, why, leave=theirs)
-
-
-def _rollback(
-    ctx: Context,
-    plan: Plan,
-    pipe: Pipeline,
-    outcome: Outcome,
-    timeout: float,
-    why: str,
-    leave: frozenset[str] | set[str] = frozenset(),
-) -> None:
-    from arbiter_ops.ecs.services import roll_back
-
-    ctx.output.warn(f"{why}; rolling back to the previous revisions")
-    with pipe.step("rollback") as step:
-        # The way back gets at least ROLLBACK_MIN_TIMEOUT: a tight --timeout for the rollout must not cut
-        # short the rollback that repairs it.
-        changes = [c for c in plan.changes if c.name not in leave]
-        ok, detail, final = roll_back(ctx, changes, max(timeout, ROLLBACK_MIN_TIMEOUT))
-        outcome.final.update(final)
-        step.detail = detail
-        if outcome.migrated:
-            step.detail += "; the database schema was NOT rolled back (migrations ran in this deploy)"
-        if not ok:
-            step.status = "failed"
-            outcome.error = RollbackFailed(
-                f"deploy failed ({why}) and its rollback failed: {detail}",
-                hint="a human must look now: `arbiter-ops status`, then `arbiter-ops rollback SERVICE`",
-            )
-            return
-    outcome.rolled_back = True
-    outcome.error = Refused(f"deploy failed and was rolled back: {why}", code="rolled-back")
 
 
 def _audit(ctx: Context, plan: Plan, outcome: Outcome, began: float) -> None:

@@ -232,7 +232,29 @@ def call(fn: Any, /, **kwargs: Any) -> Any:
 _THROTTLED = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded"}
 
 
-def error_code(exc: Exception) -> str:
+def is_client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is AWS's answer refusing a request (botocore's ClientError), without importing botocore."""
+    return any(cls.__name__ == "ClientError" and cls.__module__ == "botocore.exceptions" for cls in type(exc).__mro__)
+
+
+def refusal(exc: BaseException) -> str:
+    """AWS's refusal in its own words: ``ServiceNotActiveException on UpdateService: Service was not ACTIVE.``"""
+    response = getattr(exc, "response", None) or {}
+    message = str(response.get("Error", {}).get("Message", "")).strip()
+    said = f"{error_code(exc) or type(exc).__name__} on {getattr(exc, 'operation_name', '?')}"
+    return f"{said}: {message}" if message else said
+
+
+def aws_refused(exc: BaseException) -> ExternalError:
+    """A ClientError no step had a better word for, as the external failure it is (exit 3)."""
+    return ExternalError(
+        f"AWS refused the request ({refusal(exc)})",
+        hint="check the role's permissions and the resource (`arbiter-ops status`)",
+        code="aws-refused",
+    )
+
+
+def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
 

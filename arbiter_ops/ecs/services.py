@@ -33,6 +33,7 @@ class Change:
     # Set by update_services from UpdateService's answer: our deployment, and the COMPLETED one it replaces.
     deployment_id: str | None = None
     previous_deployment_id: str | None = None
+    sent: bool = False  # its UpdateService was answered: ECS is rolling it (a failure after it must put it back)
 
 
 # A scheduler must never run twice (two Celery beats run every job twice): ECS stops the old task before it starts
@@ -71,6 +72,7 @@ def update_services(ctx: Context, changes: list[Change], force_new_deployment: b
         change.deployment_id = primary.get("id") if primary else None
         completed = [d for d in deployments if d is not primary and d.get("rolloutState") == "COMPLETED"]
         change.previous_deployment_id = completed[0].get("id") if completed else None
+        change.sent = True
     return since
 
 

@@ -1,0 +1,69 @@
+"""AWS refusing an UpdateService mid-deploy (a service deleted meanwhile, a role that may update only some): the
+deploy never leaves mixed versions behind, and never calls AWS's answer an internal error."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from conftest import sandbox_client
+
+
+@contextmanager
+def deleted_while_registering(sandbox: Any, service: str) -> Iterator[None]:
+    """Delete ``service`` (plain boto3, as another person would) while the deploy registers its task definitions:
+    after the register step read the services, before the update step reaches them."""
+    rule = sandbox.aws.faults.add({"kind": "latency", "operation": "RegisterTaskDefinition", "latency_ms": 800})
+    ecs = sandbox_client(sandbox, "ecs")
+
+    def delete() -> None:
+        deadline = time.monotonic() + 30
+        while rule.fired < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ecs.delete_service(cluster="arbiter-ai", service=service, force=True)
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def _task_definition(sandbox: Any, service: str) -> str:
+    ecs = sandbox_client(sandbox, "ecs")
+    svc = ecs.describe_services(cluster="arbiter-ai", services=[service])["services"][0]
+    return str(svc["taskDefinition"]).rsplit("/", 1)[-1]
+
+
+def test_an_update_refused_after_another_was_sent_puts_that_one_back(sandbox, cli) -> None:
+    with deleted_while_registering(sandbox, "frontend"):
+        r = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 1, r.err  # a deploy that failed and was rolled back
+    doc = r.json()
+    steps = {s["name"]: s for s in doc["steps"]}
+    said = "UpdateService of frontend failed (ServiceNotActiveException on UpdateService: Service was not ACTIVE.)"
+    assert steps["update"]["status"] == "failed" and said in steps["update"]["detail"]
+    assert "backend had been updated" in steps["update"]["detail"]
+    assert steps["rollback"]["status"] == "ok" and doc["rolled_back"] is True
+    assert doc["error"]["code"] == "rolled-back" and said in doc["error"]["message"]
+    assert _task_definition(sandbox, "backend") == "arbiter-backend:1"  # no mixed versions left behind
+    assert "internal" not in r.err and "internal" not in r.out
+
+
+def test_an_update_refused_before_any_was_sent_changes_nothing_and_is_exit_3(sandbox, cli) -> None:
+    with deleted_while_registering(sandbox, "backend"):
+        r = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 3, r.err  # AWS refused: an external failure
+    doc = r.json()
+    assert doc["error"]["code"] == "aws-refused", doc["error"]
+    assert "ServiceNotActiveException on UpdateService: Service was not ACTIVE." in doc["error"]["message"]
+    assert "internal" not in r.err and "a bug in arbiter-ops" not in r.out
+    assert _task_definition(sandbox, "frontend") == "arbiter-frontend:1"  # never updated
+    steps = {s["name"]: s for s in doc["steps"]}  # the deploy's own summary, step by step
+    assert steps["update"]["status"] == "failed" and steps["unlock"]["status"] == "ok" and "rollback" not in steps
+    assert doc["api_calls"]["by_operation"]["ecs:UpdateService"] == 1  # the frontend's was never sent
+    assert doc["rolled_back"] is False
