@@ -77,7 +77,7 @@ def run(ctx: Context, opts: LogsOptions) -> int:
         if jsonl:
             import json
 
-            out.raw_stdout(json.dumps({"service": opts.service, **line.as_json()}) + "\n")
+            out.raw_stdout(json.dumps({"service": opts.service, **line.as_json()}) + "\n", is_json=True)
         else:
             out.raw_stdout(line.text(several) + "\n")
 

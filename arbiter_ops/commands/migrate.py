@@ -151,7 +151,6 @@ def _preflight_before_migration(ctx: Context, explicit: str | None) -> dict[str,
 def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str], explicit_url: str | None) -> int:
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.core.polling import PollPolicy
-    from arbiter_ops.core.redact import REDACTOR
     from arbiter_ops.db.migrations import BACKEND, MigrationTimeout, run_migration, verify_schema
     from arbiter_ops.ecs.api import register_unless_identical
     from arbiter_ops.ecs.render import render_service, resolve_image_tag
@@ -182,10 +181,7 @@ def _migrate(ctx: Context, image_tag: str | None, timeout: float, argv: list[str
     doc.update(task_definition=arn, registered=registered)
 
     def on_log(line: str) -> None:
-        if not ctx.output.quiet:  # plain lines, as the container printed them
-            stream = ctx.output.err.file
-            stream.write(REDACTOR(line) + "\n")
-            stream.flush()
+        ctx.output.passthrough(line)  # plain lines, as the container printed them
 
     try:
         result = run_migration(

@@ -51,5 +51,5 @@ def run(ctx: Context, opts: RenderOptions) -> int:
         ctx.output.info(f"wrote {out}")
     else:
         # Both modes: stdout is the task definition itself (contract), ready for --cli-input-json.
-        ctx.output.raw_stdout(text)
+        ctx.output.raw_stdout(text, is_json=True)
     return 0

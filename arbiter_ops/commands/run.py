@@ -38,7 +38,6 @@ class RunOptions:
 def run(ctx: Context, opts: RunOptions) -> int:
     from arbiter_ops.core.aws import arn_name
     from arbiter_ops.core.polling import PollPolicy
-    from arbiter_ops.core.redact import REDACTOR
     from arbiter_ops.ecs.api import register_unless_identical
     from arbiter_ops.ecs.render import render_service, resolve_image_tag
     from arbiter_ops.ecs.task import TaskTimeout, run_task
@@ -64,9 +63,7 @@ def run(ctx: Context, opts: RunOptions) -> int:
     doc.update(task_definition=arn, registered=registered)
 
     def on_log(line: str) -> None:
-        if not ctx.output.quiet:  # plain lines, as the container printed them
-            ctx.output.err.file.write(REDACTOR(line) + "\n")
-            ctx.output.err.file.flush()
+        ctx.output.passthrough(line)  # plain lines, as the container printed them
 
     try:
         result = run_task(

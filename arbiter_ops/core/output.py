@@ -3,7 +3,8 @@
 - ``--output json``: exactly one JSON document on stdout; human output (progress, tables) on stderr.
 - text: results on stdout, progress and diagnostics on stderr.
 - ``NO_COLOR`` honoured; in GitHub Actions, failures also become ``::error`` annotations and a Markdown
-  summary is appended to ``$GITHUB_STEP_SUMMARY``.
+  summary is appended to ``$GITHUB_STEP_SUMMARY``; and no line of ours runs as a workflow command there, even
+  one a container logged or an API answered (:class:`CommandGuard`).
 - Every string is passed through the :class:`Redactor` first: secret values that a command fetched are
   registered there, so even a bug that tries to print one prints ``****`` instead (defence in depth; the
   commands themselves never put values in their results).
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -56,6 +58,53 @@ def is_terminal(file: TextIO) -> bool:
         return False
 
 
+class CommandGuard:
+    """A text stream of a GitHub Actions step on which no line runs as a workflow command.
+
+    The runner runs a line as a command when it starts with ``::`` once leading white space is trimmed, or holds
+    ``##[`` anywhere (actions/runner, src/Runner.Common/ActionCommand.cs: TryParseV2 and TryParse), and it still
+    honours ``set-output``, ``save-state``, ``add-mask``, ``stop-commands`` and the annotations. A container's log
+    line, an event or an API's error text can hold either. Such a line is written between
+    ``::stop-commands::TOKEN`` and ``::TOKEN::`` with a fresh random token, GitHub's documented way to print text
+    without running it ("Stopping and starting workflow commands",
+    https://docs.github.com/en/actions/reference/workflow-commands-for-github-actions): shown as it is, never run.
+    Lines are passed on whole; what a flush leaves without its newline is guarded the same way.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._partial = ""
+
+    @staticmethod
+    def guard(line: str) -> str:
+        if not (line.lstrip().startswith("::") or "##[" in line):
+            return line
+        token = secrets.token_hex(16)
+        return f"::stop-commands::{token}\n{line}\n::{token}::"
+
+    def write(self, text: str) -> int:
+        *lines, self._partial = (self._partial + text).split("\n")
+        if lines:
+            self._stream.write("\n".join(self.guard(line) for line in lines) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial:
+            partial, self._partial = self._partial, ""
+            guarded = self.guard(partial)
+            self._stream.write(guarded if guarded == partial else guarded + "\n")
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ...: the stream's own
+        return getattr(self._stream, name)
+
+
+def json_for_actions(text: str) -> str:
+    """JSON text whose lines hold no ``##[``: the same document to any JSON parser (``[`` escaped inside its
+    strings, where alone that sequence can occur), and nothing for a GitHub runner to run, nor to guard."""
+    return text.replace("##[", "##\\u005b")
+
+
 def _console(file: TextIO) -> Any:
     from rich.console import Console  # here, not at import: `--help` and runs without a terminal never pay for rich
 
@@ -77,11 +126,14 @@ class Output:
         self.mode = mode
         self.verbose = verbose
         self.quiet = quiet
-        self._stdout = stdout or sys.stdout
-        self._stderr = stderr or sys.stderr
+        self.github = os.environ.get("GITHUB_ACTIONS") == "true"
+        # Our annotations are the only commands we mean: they alone are written past the guard.
+        self._raw_stdout, self._raw_stderr = stdout or sys.stdout, stderr or sys.stderr
+        guarded = CommandGuard if self.github else (lambda stream: stream)
+        self._stdout: Any = guarded(self._raw_stdout)
+        self._stderr: Any = guarded(self._raw_stderr)
         self._consoles: dict[str, Any] = {}
         self.stderr_is_terminal = is_terminal(self._stderr)
-        self.github = os.environ.get("GITHUB_ACTIONS") == "true"
         self.ci = self.github or os.environ.get("CI", "").lower() in ("1", "true", "yes")
         self.redact = REDACTOR
         self._json_done = False
@@ -126,6 +178,12 @@ class Output:
     def warn(self, message: str) -> None:
         self._line(f"warning: {self.redact(message)}", style="yellow")
 
+    def passthrough(self, line: str) -> None:
+        """A line as a container printed it (redacted; control codes and all) on stderr, unless ``--quiet``."""
+        if not self.quiet:
+            self._stderr.write(self.redact(line) + "\n")
+            self._stderr.flush()
+
     def failure_line(self, message: str) -> None:
         """The one line a failed run ends with (plain ``error:`` where colour is off or stderr is no terminal)."""
         plain = bool(os.environ.get("NO_COLOR")) or not self._stderr.isatty()
@@ -150,11 +208,13 @@ class Output:
             return
         self._json_done = True
         text = self.redact(json.dumps(document, indent=None if self.json_lines else 2, default=str))
-        self._stdout.write(text + "\n")
+        self._stdout.write((json_for_actions(text) if self.github else text) + "\n")
         self._stdout.flush()
 
-    def raw_stdout(self, text: str) -> None:
-        self._stdout.write(self.redact(text))
+    def raw_stdout(self, text: str, *, is_json: bool = False) -> None:
+        """``text`` on stdout as it is (redacted); ``is_json``: JSON, kept parseable in GitHub Actions."""
+        text = self.redact(text)
+        self._stdout.write(json_for_actions(text) if is_json and self.github else text)
         self._stdout.flush()
 
     def result(self, document: dict[str, Any], text: Callable[[], None] | None = None) -> None:
@@ -199,7 +259,9 @@ class Output:
             return
         clean = self.redact(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         t = self.redact(title).replace(",", "%2C").replace("::", ": ")
-        stream = self._stderr if self.mode == "json" else self._stdout
+        stream = self._raw_stderr if self.mode == "json" else self._raw_stdout
+        self._stderr.flush()  # what the guard still holds goes first
+        self._stdout.flush()
         stream.write(f"::{level} title={t}::{clean}\n")
         stream.flush()
 
