@@ -57,7 +57,7 @@ def _command_lines(script: str) -> list[list[str]]:
     """The arbiter-ops command lines of a `run:` script, as argv (redirections and pipes cut off)."""
     found = []
     for line in script.replace("\\\n", " ").splitlines():
-        line = line.strip()
+        line = line.strip().removeprefix("exec ")
         if not line.startswith("arbiter-ops "):
             continue
         words = shlex.split(line, comments=True)
