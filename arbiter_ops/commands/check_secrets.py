@@ -145,6 +145,10 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+def _where(f: Finding) -> str:
+    return "/".join(p for p in (f.service, f.container, f.name) if p)
+
+
 def _report(ctx: Context, findings: list[Finding], services: list[str], reads: int) -> int:
     from arbiter_ops.secrets.analysis import summarize
 
@@ -152,10 +156,13 @@ def _report(ctx: Context, findings: list[Finding], services: list[str], reads: i
     ok = counts["error"] == 0
     line = _summary_line(ctx, counts, services, reads)
     out = ctx.output
-    for f in findings:
-        if f.severity in ("error", "warning"):
-            where = "/".join(p for p in (f.service, f.container, f.name) if p)
-            out.annotate(f.severity, f"check-secrets {f.code}", f"{where}: {f.message}. Fix: {f.fix}")
+    out.annotate_many(
+        [
+            (f.severity, f"check-secrets {f.code}", f"{_where(f)}: {f.message}. Fix: {f.fix}")
+            for f in findings
+            if f.severity in ("error", "warning")
+        ]
+    )
     rows = [(f.severity, f"`{f.code}`", f.service, f.container, f.name, f.key, f.message, f.fix) for f in findings]
     out.summary(f"arbiter-ops check-secrets: {ctx.env_name}", SUMMARY_HEADERS, rows, line, table=False)
 

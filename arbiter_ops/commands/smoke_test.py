@@ -45,9 +45,8 @@ def run(ctx: Context, opts: SmokeTestOptions) -> int:
     wall_ms = int((time.monotonic() - started) * 1000)
     line = summary_line(ctx, checks, wall_ms)
     out = ctx.output
-    for c in checks:
-        if c.status in ("fail", "warn"):
-            out.annotate("error" if c.status == "fail" else "warning", f"smoke-test {c.id}", c.detail)
+    noted = [c for c in checks if c.status in ("fail", "warn")]
+    out.annotate_many([("error" if c.status == "fail" else "warning", f"smoke-test {c.id}", c.detail) for c in noted])
     rows = [(MARKS[c.status], f"`{c.id}`", c.status, c.detail, f"{c.duration_ms} ms") for c in checks]
     out.summary(f"arbiter-ops smoke-test: {ctx.env_name}", SUMMARY_HEADERS, rows, line, table=False)
     return finish(

@@ -35,6 +35,10 @@ def markdown_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[A
     return "\n".join(parts).rstrip()
 
 
+# Annotations of one level GitHub shows per step; the rest are dropped without a word (actions/toolkit,
+# docs/problem-matchers.md, "Limitations": 10 warning, 10 error and 10 notice annotations per step).
+ANNOTATIONS_PER_STEP = 10
+
 # The width of text for a file that is no terminal (a CI log, a pipe) when COLUMNS does not say: such a line has no
 # edge, and rich's default of 80 columns would fold a table's cells (`arbiter-ba` / `ckend:6`).
 LOG_WIDTH = 200
@@ -138,6 +142,7 @@ class Output:
         self.redact = REDACTOR
         self._json_done = False
         self.json_lines = False  # `logs`: JSON Lines on stdout, so the final (or error) document is one line too
+        self._annotated: dict[str, int] = {}  # annotations written per level
 
     # -- human channels --------------------------------------------------------------------
     @property
@@ -254,9 +259,26 @@ class Output:
                 self.human.print(self.redact(line), markup=False)
 
     # -- GitHub Actions --------------------------------------------------------------------
+    def annotate_many(self, items: Sequence[tuple[str, str, str]]) -> None:
+        """Annotations for a list (findings, checks) of ``(level, title, message)``, within what GitHub shows of
+        each level in a step: one error is kept for the run's own failure line, and when the list is longer than
+        what is left, its last shown annotation says how many more the log and the step summary hold."""
+        levels = dict.fromkeys(level for level, _, _ in items)
+        for level in levels:
+            mine = [item for item in items if item[0] == level]
+            room = ANNOTATIONS_PER_STEP - self._annotated.get(level, 0) - (level == "error")
+            shown = mine if len(mine) <= room else mine[: max(room - 1, 0)]
+            for _, title, message in shown:
+                self.annotate(level, title, message)
+            if len(shown) < len(mine) and room > 0:
+                more = len(mine) - len(shown)
+                said = f"GitHub shows {ANNOTATIONS_PER_STEP} per step: the log and the step summary list them all"
+                self.annotate(level, f"{more} more {level}s", said)
+
     def annotate(self, level: str, title: str, message: str) -> None:
         if not self.github:
             return
+        self._annotated[level] = self._annotated.get(level, 0) + 1
         clean = self.redact(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         t = self.redact(title).replace(",", "%2C").replace("::", ": ")
         stream = self._raw_stderr if self.mode == "json" else self._raw_stdout

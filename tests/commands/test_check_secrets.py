@@ -605,6 +605,33 @@ def test_no_secret_value_appears_in_any_output(
         assert "::error title=check-secrets" in out + err and "| `weak-secret` |" in written
 
 
+def test_more_findings_than_github_shows_end_with_one_annotation_counting_the_rest(
+    aws: Aws,
+    rendered: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """GitHub shows 10 error and 10 warning annotations per step and drops the rest without a word."""
+    task_defs = leaky_setup(aws, rendered, tmp_path)
+    backend = json.loads(Path(task_defs[1]).read_text())
+    for i in range(5):  # five more errors: keys the secret does not hold
+        backend = set_secret(backend, f"GONE_{i}", f"{ARN}{PROD_SECRET}:GONE_{i}::")
+    Path(task_defs[1]).write_text(json.dumps(backend))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    capfd.readouterr()
+    assert run_cli(["--output", "json", "--env", "production", "check-secrets", *task_defs]) == 1
+    out, err = capfd.readouterr()
+    findings = json.loads(out)["findings"]
+    errors = [f for f in findings if f["severity"] == "error"]
+    assert len(errors) > 10  # more than GitHub shows
+    annotations = [line for line in err.splitlines() if line.startswith("::error ")]
+    assert len(annotations) == 9  # one error is left for a failure line of the run's own
+    assert annotations[-1].startswith(f"::error title={len(errors) - 8} more errors::")
+    for level in ("error", "warning"):
+        assert len([line for line in err.splitlines() if line.startswith(f"::{level} ")]) <= 10
+
+
 @pytest.mark.parametrize("secret", ["arbiter-ai/denied", "arbiter-ai/undecryptable"])
 @pytest.mark.parametrize("options", [[], ["-vv"], ["--output", "json", "-vv"]])
 def test_an_aws_error_is_exit_3_and_leaks_nothing(
