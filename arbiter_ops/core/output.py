@@ -16,6 +16,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -78,6 +79,7 @@ class CommandGuard:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._partial = ""
+        self._lock = threading.Lock()  # the lock's renewal thread may warn while the main thread writes
 
     @staticmethod
     def guard(line: str) -> str:
@@ -87,17 +89,19 @@ class CommandGuard:
         return f"::stop-commands::{token}\n{line}\n::{token}::"
 
     def write(self, text: str) -> int:
-        *lines, self._partial = (self._partial + text).split("\n")
-        if lines:
-            self._stream.write("\n".join(self.guard(line) for line in lines) + "\n")
+        with self._lock:
+            *lines, self._partial = (self._partial + text).split("\n")
+            if lines:
+                self._stream.write("\n".join(self.guard(line) for line in lines) + "\n")
         return len(text)
 
     def flush(self) -> None:
-        if self._partial:
-            partial, self._partial = self._partial, ""
-            guarded = self.guard(partial)
-            self._stream.write(guarded if guarded == partial else guarded + "\n")
-        self._stream.flush()
+        with self._lock:
+            if self._partial:
+                partial, self._partial = self._partial, ""
+                guarded = self.guard(partial)
+                self._stream.write(guarded if guarded == partial else guarded + "\n")
+            self._stream.flush()
 
     def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno, ...: the stream's own
         return getattr(self._stream, name)
