@@ -16,7 +16,7 @@ import fnmatch
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 FaultKind = Literal["throttle", "error", "latency", "down"]
@@ -39,7 +39,10 @@ class FaultRule:
     message: str | None = None
     id: int = 0
     fired: int = 0
+    most_at_once: int = 0  # a latency rule: the most of its requests it held at the same moment
     _rng: random.Random | None = field(default=None, repr=False, compare=False)
+    _held: int = field(default=0, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def matches(self, operation: str, service: str | None) -> bool:
         names = {operation}
@@ -48,9 +51,18 @@ class FaultRule:
         return any(fnmatch.fnmatchcase(n, self.operation) for n in names)
 
     def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("_rng", None)
-        return data
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+    def hold(self, seconds: float) -> None:
+        """Delay one request, counting how many this rule holds at once (a client's concurrency, seen from here)."""
+        with self._lock:
+            self._held += 1
+            self.most_at_once = max(self.most_at_once, self._held)
+        try:
+            time.sleep(seconds)
+        finally:
+            with self._lock:
+                self._held -= 1
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,7 @@ class Fault:
     latency_s: float
     message: str
     rule_id: int
+    rule: FaultRule | None = field(default=None, repr=False, compare=False)
 
 
 def parse_rule(data: dict[str, Any]) -> FaultRule:
@@ -147,6 +160,7 @@ class FaultPlan:
                     latency_s=rule.latency_ms / 1000.0,
                     message=rule.message or _default_message(rule.kind),
                     rule_id=rule.id,
+                    rule=rule,
                 )
         return None
 
@@ -163,4 +177,7 @@ def _default_message(kind: str) -> str:
 def apply_latency(fault: Fault | None) -> None:
     """Sleep for a latency fault (or the latency part of any fault)."""
     if fault is not None and fault.latency_s > 0:
-        time.sleep(fault.latency_s)
+        if fault.rule is not None:
+            fault.rule.hold(fault.latency_s)
+        else:
+            time.sleep(fault.latency_s)

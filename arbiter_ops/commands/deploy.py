@@ -207,13 +207,12 @@ def _checks(ctx: Context, plan: Plan, pipe: Pipeline) -> None:
 
         step.detail = gate(ctx, plan.rendered)
     with pipe.step("images") as step:
+        from arbiter_ops.core.fanout import each
         from arbiter_ops.images.ecr import find_image
 
-        missing = []
-        for name in plan.services:
-            repo = ctx.config.services[name].ecr_repository
-            if find_image(ctx, repo, plan.tag) is None:
-                missing.append(f"{repo}:{plan.tag}")
+        repos = [ctx.config.services[name].ecr_repository for name in plan.services]
+        found = each(repos, lambda repo: find_image(ctx, repo, plan.tag))  # one DescribeImages each, at once
+        missing = [f"{repo}:{plan.tag}" for repo, image in zip(repos, found, strict=True) if image is None]
         if missing:
             raise Refused(
                 f"image(s) not in ECR: {', '.join(missing)}",

@@ -60,6 +60,7 @@ class Outcome:
 
 def register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
     """Read the live revisions (one DescribeServices), register what differs (or, dry, plan to)."""
+    from arbiter_ops.core.fanout import each
     from arbiter_ops.ecs.api import (
         describe_services,
         describe_task_definition,
@@ -86,8 +87,22 @@ def register(ctx: Context, plan: Plan, dry_run: bool = False) -> None:
             plan.arns[name] = found or "(new revision)"
             if found is None:
                 plan.registered.append(name)
-            continue
-        arn, registered = register_unless_identical(ctx, plan.rendered[name], live_arn)
-        plan.arns[name] = arn
+    if dry_run:
+        return
+    # DescribeTaskDefinition (and, where it differs, RegisterTaskDefinition, paced) for every family at once; the
+    # services of one family one after another, so that the second finds the first's revision instead of
+    # registering its twin. The plan is filled in the services' order.
+    families: dict[str, list[str]] = {}
+    for name in plan.services:
+        families.setdefault(str(plan.rendered[name]["family"]), []).append(name)
+
+    def register_family(names: list[str]) -> list[tuple[str, bool]]:
+        return [register_unless_identical(ctx, plan.rendered[n], plan.live_arn(n)) for n in names]
+
+    done: dict[str, tuple[str, bool]] = {}
+    for names, results in zip(families.values(), each(list(families.values()), register_family), strict=True):
+        done.update(zip(names, results, strict=True))
+    for name in plan.services:
+        plan.arns[name], registered = done[name]
         if registered:
             plan.registered.append(name)

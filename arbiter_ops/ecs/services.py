@@ -51,12 +51,15 @@ def deployment_for(cfg: ServiceConfig, live: dict[str, Any] | None) -> dict[str,
 
 
 def update_services(ctx: Context, changes: list[Change], force_new_deployment: bool = False) -> datetime:
-    """UpdateService for each change; returns when the updates were sent (events before it are old).
+    """UpdateService for each change, at once; returns when the updates were sent (events before it are old).
 
     A deploy never sends desiredCount: autoscaling owns it.
     """
+    from arbiter_ops.core.fanout import each
+
     since = datetime.now(UTC)
-    for change in changes:
+
+    def update(change: Change) -> None:
         kwargs: dict[str, Any] = {"forceNewDeployment": True} if force_new_deployment else {}
         if change.deployment:
             kwargs["deploymentConfiguration"] = change.deployment
@@ -73,6 +76,8 @@ def update_services(ctx: Context, changes: list[Change], force_new_deployment: b
         completed = [d for d in deployments if d is not primary and d.get("rolloutState") == "COMPLETED"]
         change.previous_deployment_id = completed[0].get("id") if completed else None
         change.sent = True
+
+    each(changes, update)  # every service's UpdateService at once; `sent` says which AWS answered
     return since
 
 

@@ -54,16 +54,26 @@ def test_an_update_refused_after_another_was_sent_puts_that_one_back(sandbox, cl
     assert "internal" not in r.err and "internal" not in r.out
 
 
-def test_an_update_refused_before_any_was_sent_changes_nothing_and_is_exit_3(sandbox, cli) -> None:
+def test_an_update_refused_when_none_was_sent_changes_nothing_and_is_exit_3(sandbox, cli) -> None:
+    # The services' updates go out at once: only when every one is refused (here the only one) was none sent.
     with deleted_while_registering(sandbox, "backend"):
-        r = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+        r = cli("--output", "json", "deploy", "backend", "--image-tag", "v2", "--no-migrate", "--no-smoke")
     assert r.code == 3, r.err  # AWS refused: an external failure
     doc = r.json()
     assert doc["error"]["code"] == "aws-refused", doc["error"]
     assert "ServiceNotActiveException on UpdateService: Service was not ACTIVE." in doc["error"]["message"]
     assert "internal" not in r.err and "a bug in arbiter-ops" not in r.out
-    assert _task_definition(sandbox, "frontend") == "arbiter-frontend:1"  # never updated
     steps = {s["name"]: s for s in doc["steps"]}  # the deploy's own summary, step by step
     assert steps["update"]["status"] == "failed" and steps["unlock"]["status"] == "ok" and "rollback" not in steps
-    assert doc["api_calls"]["by_operation"]["ecs:UpdateService"] == 1  # the frontend's was never sent
+    assert doc["api_calls"]["by_operation"]["ecs:UpdateService"] == 1
     assert doc["rolled_back"] is False
+
+
+def test_the_other_services_update_is_put_back_when_the_first_is_refused(sandbox, cli) -> None:
+    with deleted_while_registering(sandbox, "backend"):
+        r = cli("--output", "json", "deploy", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    assert r.code == 1, r.err
+    doc = r.json()
+    assert "UpdateService of backend failed (ServiceNotActiveException" in doc["error"]["message"]
+    assert doc["rolled_back"] is True
+    assert _task_definition(sandbox, "frontend") == "arbiter-frontend:1"  # sent at the same time, then put back
