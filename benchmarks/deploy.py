@@ -11,7 +11,8 @@
    and the median CPU time (user + system) of each, which a noisy machine disturbs less than wall time; then the
    floor under (a): what any deploy of ours does before its first call (imports, the ECS client), plus what
    ecs-deploy's own calls cost it (a deploy of ours makes each of them too), against the whole of ecs-deploy's run;
-2. our deploy of 30 services (a sandbox seeded with them): wall time, calls by operation, calls per service;
+2. our deploy of 30 services (a sandbox seeded with them): wall time, calls by operation, calls per service; and
+   a redeploy with every request a 50 ms round trip (the per-service requests go out at once);
 3. `arbiter-ops --help` against `python -c "import typer"` and `ecs --help`.
 
 ecs-deploy is found with --ecs, $ECS_DEPLOY, next to this Python, or on PATH (install it in a venv of its own:
@@ -142,7 +143,7 @@ def thirty_services() -> None:
     root = Path(tempfile.mkdtemp(prefix="arbiter-bench-30-"))
     config = root / "arbiter-ops.toml"
     config.write_text(THIRTY)
-    with running_sandbox("instant", load_config(str(config))) as (_sandbox, env):
+    with running_sandbox("instant", load_config(str(config))) as (sandbox, env):
         seconds, _cpu, proc = timed([sys.executable, "-m", "arbiter_ops", "--config", str(config), *DEPLOY[2:], "v2"],
                               with_bytecode(env))
         if proc.returncode != 0:
@@ -157,6 +158,16 @@ def thirty_services() -> None:
         per_op = ", ".join(f"{k} {v}" for k, v in calls["by_operation"].items())
         print(f"  by operation: {per_op}")
         print(f"  DescribeServices per poll: {math.ceil(n / 10)} (10 services per call)")
+        # Again with every request a 50 ms round trip, as from a CI runner to AWS (a latency rule on every call),
+        # redeploying the same tag with --force-new-deployment: nothing to register, every service updated.
+        delay = sandbox.aws.faults.add({"kind": "latency", "operation": "*", "latency_ms": 50})
+        seconds, _cpu, proc = timed([sys.executable, "-m", "arbiter_ops", "--config", str(config), *DEPLOY[2:], "v2",
+                                     "--force-new-deployment"], with_bytecode(env))  # fmt: skip
+        if proc.returncode != 0:
+            sys.exit(f"the 30-service redeploy failed: {proc.stderr[-2000:]}")
+        calls = json.loads(proc.stdout)["api_calls"]
+        print(f"  redeployed with 50 ms per request: {seconds:.1f} s for {calls['total']} calls "
+              f"({calls['total'] * 0.05:.1f} s of round trips one after another; up to {delay.most_at_once} at once)")
 
 
 def cold_start(ecs: str | None, runs: int) -> None:
