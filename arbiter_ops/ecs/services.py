@@ -128,7 +128,10 @@ def roll_back(ctx: Context, changes: list[Change], timeout: float) -> tuple[bool
     except OpsTimeout as exc:
         return False, exc.message, {}
     except Exception as exc:  # any failure here means a human must look (exit 4)
-        return False, f"{type(exc).__name__}: {getattr(exc, 'message', exc)}", {}
+        from arbiter_ops.core.aws import is_client_error, refusal
+
+        said = refusal(exc) if is_client_error(exc) else f"{type(exc).__name__}: {getattr(exc, 'message', exc)}"
+        return False, said, {}
     final = {p.name: p.task_definition for p in progress}
     failed = [p for p in progress if p.state == "failed"]
     if failed:
