@@ -2,7 +2,7 @@
 
 botocore is imported here only, and only when a client is first needed (`arbiter-ops --help` stays fast). The
 clients are botocore's own, created from a botocore session: boto3's layer on top adds resources and S3 transfers,
-which no command uses, and its import (s3transfer, multiprocessing) cost a third of every AWS command's SDK start.
+which no command uses, and its import (s3transfer, multiprocessing) cost about a tenth of every AWS command's SDK start.
 The counter hooks botocore's events: ``before-call`` fires once per logical API call, ``before-send``
 once per HTTP attempt, so retries are visible without inflating the logical count.
 """
