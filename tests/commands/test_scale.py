@@ -48,6 +48,7 @@ def test_thirty_services_deploy_within_the_exact_budget_under_throttling(
     # Each of these a round trip of 100 ms, as from a CI runner to AWS: the per-service requests go out at once.
     per_service = ("DescribeImages", "DescribeTaskDefinition", "UpdateService")
     delays = {op: sandbox.aws.faults.add({"kind": "latency", "operation": op, "latency_ms": 100}) for op in per_service}
+    polled = sandbox.aws.faults.add({"kind": "latency", "operation": "DescribeServices", "latency_ms": 100})
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ARBITER_OPS_"))}
     env.update({STATE_ENV: str(state), "ARBITER_OPS_POLL_INTERVAL": "0.01"})
     r = run_subprocess(
@@ -81,3 +82,5 @@ def test_thirty_services_deploy_within_the_exact_budget_under_throttling(
     assert sandbox.aws.ecs.state()["throttled"].get("RegisterTaskDefinition", 0) == 0  # paced within the quota
     for op, delay in delays.items():  # every call's answered attempt was held, and several of them at once
         assert delay.fired == N and 2 <= delay.most_at_once <= 10, (op, delay.fired, delay.most_at_once)
+    # and a poll's batches of 10 go out together
+    assert polled.fired == calls["ecs:DescribeServices"] and 2 <= polled.most_at_once <= batches, polled.public()
