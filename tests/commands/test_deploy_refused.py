@@ -77,3 +77,31 @@ def test_the_other_services_update_is_put_back_when_the_first_is_refused(sandbox
     assert "UpdateService of backend failed (ServiceNotActiveException" in doc["error"]["message"]
     assert doc["rolled_back"] is True
     assert _task_definition(sandbox, "frontend") == "arbiter-frontend:1"  # sent at the same time, then put back
+
+
+def test_a_way_back_deregistered_meanwhile_is_exit_4_in_aws_words(sandbox, cli) -> None:
+    """Someone deregisters the revision the deploy would roll back to (a clean-up, `prune` elsewhere) while the
+    new one crash-loops: ECS refuses UpdateService to an INACTIVE revision (API reference, DeregisterTaskDefinition:
+    "you can't update an existing service to reference an INACTIVE task definition"). A human must look: exit 4."""
+    sandbox.aws.ecs.fail_next_deployment("backend", kind="crash", exit_code=1, log_lines=["boom"])
+    sent = sandbox.aws.faults.add({"kind": "latency", "operation": "UpdateService", "latency_ms": 1})
+    ecs = sandbox_client(sandbox, "ecs")
+
+    def deregister() -> None:
+        deadline = time.monotonic() + 30
+        while sent.fired < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        ecs.deregister_task_definition(taskDefinition="arbiter-backend:1")
+
+    thread = threading.Thread(target=deregister)
+    thread.start()
+    try:
+        r = cli("--output", "json", "deploy", "backend", "--image-tag", "v2", "--no-migrate", "--no-smoke")
+    finally:
+        thread.join()
+    assert r.code == 4, r.err
+    doc = r.json()
+    steps = {s["name"]: s for s in doc["steps"]}
+    assert steps["rollback"]["status"] == "failed"
+    assert steps["rollback"]["detail"] == "ClientException on UpdateService: TaskDefinition is inactive"
+    assert doc["error"]["code"] == "rollback-failed" and "a human must look now" in doc["error"]["message"]
