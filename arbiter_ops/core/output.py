@@ -283,8 +283,11 @@ class Output:
         if not self.github:
             return
         self._annotated[level] = self._annotated.get(level, 0) + 1
+        # The runner's own escapes (actions/runner ActionCommand.cs: _escapeDataMappings, _escapePropertyMappings),
+        # "%" first: a newline in either would end the command and start a line of its own.
         clean = self.redact(message).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        t = self.redact(title).replace(",", "%2C").replace("::", ": ")
+        t = self.redact(title).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        t = t.replace(":", "%3A").replace(",", "%2C")
         stream = self._raw_stderr if self.mode == "json" else self._raw_stdout
         self._stderr.flush()  # what the guard still holds goes first
         self._stdout.flush()

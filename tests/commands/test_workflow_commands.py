@@ -114,3 +114,14 @@ def test_a_one_off_tasks_log_lines_run_no_command(sandbox, cli, monkeypatch) -> 
     assert r.code == 0, r.err
     assert commands_run(r.out + "\n" + r.err) == []
     assert all(f"\n{line}\n" in r.err for line in ATTACK)  # streamed as the container printed them
+
+
+def test_an_annotation_is_one_command_whatever_its_title_and_message_hold(monkeypatch) -> None:
+    from arbiter_ops.core.output import Output
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    out, err = io.StringIO(), io.StringIO()
+    Output("text", stdout=out, stderr=err).annotate("error", "a, b: c\n::set-output name=x::y", "50%\n::add-mask::z")
+    assert commands_run(out.getvalue()) == out.getvalue().splitlines()  # every line a command of ours...
+    assert out.getvalue().count("\n") == 1 and out.getvalue().startswith("::error title=a%2C b%3A c%0A%3A%3Aset")
+    assert out.getvalue().endswith("::50%25%0A::add-mask::z\n")  # ...and only one: the rest is its data
