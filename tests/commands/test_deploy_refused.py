@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,24 +13,29 @@ from conftest import sandbox_client
 
 
 @contextmanager
-def deleted_while_registering(sandbox: Any, service: str) -> Iterator[None]:
-    """Delete ``service`` (plain boto3, as another person would) while the deploy registers its task definitions:
-    after the register step read the services, before the update step reaches them."""
-    rule = sandbox.aws.faults.add({"kind": "latency", "operation": "RegisterTaskDefinition", "latency_ms": 800})
-    ecs = sandbox_client(sandbox, "ecs")
+def once_fired(rule: Any, action: Callable[[], object]) -> Iterator[None]:
+    """Run ``action`` (as another person would, from another thread) as soon as ``rule`` has fired once."""
 
-    def delete() -> None:
+    def run() -> None:
         deadline = time.monotonic() + 30
         while rule.fired < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        ecs.delete_service(cluster="arbiter-ai", service=service, force=True)
+        action()
 
-    thread = threading.Thread(target=delete)
+    thread = threading.Thread(target=run)
     thread.start()
     try:
         yield
     finally:
         thread.join()
+
+
+def deleted_while_registering(sandbox: Any, service: str) -> Any:
+    """Delete ``service`` (plain boto3) while the deploy registers its task definitions: after the register step
+    read the services, before the update step reaches them."""
+    rule = sandbox.aws.faults.add({"kind": "latency", "operation": "RegisterTaskDefinition", "latency_ms": 800})
+    ecs = sandbox_client(sandbox, "ecs")
+    return once_fired(rule, lambda: ecs.delete_service(cluster="arbiter-ai", service=service, force=True))
 
 
 def _task_definition(sandbox: Any, service: str) -> str:
@@ -86,19 +91,8 @@ def test_a_way_back_deregistered_meanwhile_is_exit_4_in_aws_words(sandbox, cli) 
     sandbox.aws.ecs.fail_next_deployment("backend", kind="crash", exit_code=1, log_lines=["boom"])
     sent = sandbox.aws.faults.add({"kind": "latency", "operation": "UpdateService", "latency_ms": 1})
     ecs = sandbox_client(sandbox, "ecs")
-
-    def deregister() -> None:
-        deadline = time.monotonic() + 30
-        while sent.fired < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        ecs.deregister_task_definition(taskDefinition="arbiter-backend:1")
-
-    thread = threading.Thread(target=deregister)
-    thread.start()
-    try:
+    with once_fired(sent, lambda: ecs.deregister_task_definition(taskDefinition="arbiter-backend:1")):
         r = cli("--output", "json", "deploy", "backend", "--image-tag", "v2", "--no-migrate", "--no-smoke")
-    finally:
-        thread.join()
     assert r.code == 4, r.err
     doc = r.json()
     steps = {s["name"]: s for s in doc["steps"]}
