@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -125,3 +126,24 @@ def test_an_annotation_is_one_command_whatever_its_title_and_message_hold(monkey
     assert commands_run(out.getvalue()) == out.getvalue().splitlines()  # every line a command of ours...
     assert out.getvalue().count("\n") == 1 and out.getvalue().startswith("::error title=a%2C b%3A c%0A%3A%3Aset")
     assert out.getvalue().endswith("::50%25%0A::add-mask::z\n")  # ...and only one: the rest is its data
+
+
+@pytest.mark.parametrize("mode", ["text", "json"])
+def test_a_services_log_lines_run_no_command_in_logs_output(sandbox, cli, monkeypatch, mode) -> None:
+    from conftest import sandbox_client
+
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    ecs, logs = sandbox_client(sandbox, "ecs"), sandbox_client(sandbox, "logs")
+    task = ecs.list_tasks(cluster="arbiter-ai", serviceName="backend")["taskArns"][0].rsplit("/", 1)[1]
+    now = int(time.time() * 1000)
+    events = [{"timestamp": now + i, "message": line} for i, line in enumerate(ATTACK)]
+    logs.put_log_events(logGroupName="/ecs/arbiter-backend", logStreamName=f"ecs/backend/{task}", logEvents=events)
+    args = ("--output", "json") if mode == "json" else ()
+    r = cli(*args, "logs", "backend", "--since", "5m")
+    assert r.code == 0, r.err
+    assert commands_run(r.out + "\n" + r.err) == []
+    if mode == "json":  # still JSON Lines, each message as it was logged
+        messages = [json.loads(line).get("message") for line in r.out.splitlines() if line.strip()]
+        assert [m for m in messages if m in ATTACK] == ATTACK
+    else:
+        assert all(line in r.out for line in ATTACK)  # shown
